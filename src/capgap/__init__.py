@@ -1,0 +1,21 @@
+"""capgap: does distilling chain-of-thought from a teacher beat the student as it was?
+
+Public API (everything else is private and may change):
+
+    from capgap import Store, evaluate, load_task, PromptConfig, Decoding
+    with Store("results.sqlite") as store:
+        result = evaluate("smollm2-135m-instruct", load_task("arith", n=50), store)
+        print(result.summary())
+"""
+
+from capgap.errors import CapgapError
+from capgap.evaluation import EvalResult, PromptConfig, evaluate
+from capgap.models import LoadedModel, load_model, resolve
+from capgap.models.generation import Decoding
+from capgap.store import Store
+from capgap.tasks import AnswerType, Item, Task, load_task
+
+__version__ = "0.1.0"
+
+__all__ = ["AnswerType", "CapgapError", "Decoding", "EvalResult", "Item", "LoadedModel", "PromptConfig",
+           "Store", "Task", "__version__", "evaluate", "load_model", "load_task", "resolve"]

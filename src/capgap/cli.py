@@ -1,0 +1,145 @@
+"""The `capgap` command line.
+
+    capgap eval --model smollm2-135m-instruct --task svamp --data ../shared/data/svamp/SVAMP.json --limit 50
+    capgap models
+    capgap tasks
+
+User errors (bad names, files, fields, models) print one line `capgap: error: ...` and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from capgap.errors import CapgapError
+
+DEFAULT_STORE = Path("capgap-results") / "store.sqlite"
+
+
+def _add_eval_parser(sub) -> None:
+    from capgap.evaluation.prompts import CHAT_MODES, PROMPT_STYLES
+    from capgap.models import DTYPES
+
+    p = sub.add_parser("eval", help="measure a model on a task (its pre-distillation baseline)")
+    p.add_argument("--model", required=True, help="alias (see `capgap models`), .gguf file, directory or Hub id")
+    p.add_argument("--task", required=True, help="task name (see `capgap tasks`)")
+    p.add_argument("--data", help="data file (JSON / JSONL) or Hugging Face dataset id")
+    p.add_argument("--split", help="dataset split when --data is a Hub id (default: test)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N items")
+    p.add_argument("--prompt", default="zero-shot-cot", choices=list(PROMPT_STYLES))
+    p.add_argument("--shots", type=int, default=4, help="worked examples for few-shot-cot (1-8)")
+    p.add_argument("--chat", default="auto", choices=CHAT_MODES,
+                   help="use the model's chat template (auto: when it has one)")
+    p.add_argument("--fields", help="jsonl task: ROLE=FIELD pairs, e.g. question=q,answer=a,id=uid")
+    p.add_argument("--answer-type", default="number", help="jsonl task: number, choice, yesno or string")
+    p.add_argument("--n", type=int, help="arith task: number of problems (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="arith task: generator seed")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
+                   help="auto: bf16 on GPUs and on CPUs where it measures faster, else float32")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="capgap", description="Measure whether CoT distillation helps.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_eval_parser(sub)
+    sub.add_parser("models", help="list built-in model aliases")
+    sub.add_parser("tasks", help="list built-in tasks")
+    return parser
+
+
+def _quiet_transformers() -> None:
+    # transformers' own progress bars and warnings would drown capgap's one-line output.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from capgap.evaluation import PromptConfig, evaluate
+    from capgap.models import resolve
+    from capgap.models.generation import Decoding
+    from capgap.store import Store
+    from capgap.tasks import load_task
+
+    if args.limit is not None and args.limit < 1:
+        raise CapgapError(f"--limit must be a positive number of items, got {args.limit}")
+    if args.max_new_tokens < 1 or args.batch_size < 1:
+        raise CapgapError("--max-new-tokens and --batch-size must be positive")
+    _quiet_transformers()
+    resolve(args.model)  # a bad model name fails here, before any data is read
+    task = load_task(args.task, data=args.data, split=args.split, fields=args.fields,
+                     answer_type=args.answer_type, n=args.n, seed=args.seed).limited(args.limit)
+    if args.data and args.split and Path(args.data).exists():
+        print(f"note: --split {args.split} is ignored for a local file", file=sys.stderr)
+    prompt = PromptConfig(style=args.prompt, shots=args.shots, chat=args.chat)
+    with Store(args.store) as store:
+        result = evaluate(args.model, task, store, prompt=prompt,
+                          decoding=Decoding(max_new_tokens=args.max_new_tokens), dtype=args.dtype,
+                          batch_size=args.batch_size, progress=sys.stderr.isatty())
+    _print_result(result, args)
+    return 0
+
+
+def _print_result(result, args: argparse.Namespace) -> None:
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f}%"
+
+    print(f"{result.task} · {result.model} · {args.prompt} · {result.dtype} · n={result.n}")
+    for pipeline, acc in (("strict", result.accuracy), ("flexible", result.accuracy_flexible)):
+        lo, hi = result.ci95(pipeline)
+        print(f"  {pipeline:<9} accuracy {pct(acc):>6}   95% CI [{pct(lo)}, {pct(hi)}]")
+    reused = result.n - result.n_generated
+    print(f"  {result.n_generated} generated, {reused} from the store, {result.seconds:.1f} s · "
+          f"store {args.store}")
+    if args.json:
+        print(json.dumps(result.summary()))
+
+
+def cmd_models(_: argparse.Namespace) -> int:
+    from capgap.models.registry import ALIASES, is_installed
+
+    for name, alias in ALIASES.items():
+        state = "installed" if is_installed(name) else f"not installed: {alias.install}"
+        print(f"{name:<24} {alias.description}  [{state}]")
+    print("Also: a local .gguf file, a directory written by save_pretrained, or a Hugging Face Hub id.")
+    return 0
+
+
+def cmd_tasks(_: argparse.Namespace) -> int:
+    from capgap.tasks import TASKS
+
+    for name, spec in TASKS.items():
+        print(f"{name:<8} {spec.description}")
+    return 0
+
+
+COMMANDS = {"eval": cmd_eval, "models": cmd_models, "tasks": cmd_tasks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CapgapError as e:
+        print(f"capgap: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("capgap: interrupted; finished items are kept in the store, run again to continue",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

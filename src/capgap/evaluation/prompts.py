@@ -1,0 +1,93 @@
+"""Prompt rendering: zero-shot and k-shot chain-of-thought, through the model's chat template if it has one.
+
+The prompt a student is evaluated with before distillation is exactly the prompt it is trained on and
+evaluated with after: `render` is the only place that builds it. `TEMPLATE_VERSION` goes into evaluation
+keys, so changing any text here invalidates stored results instead of silently mixing prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from capgap.errors import CapgapError
+from capgap.tasks.base import Item, Task
+from capgap.tasks.extraction import AnswerType
+
+TEMPLATE_VERSION = 1
+PROMPT_STYLES = {
+    "zero-shot-cot": "the question and an instruction to reason step by step",
+    "few-shot-cot": "k worked examples (question, rationale, 'The answer is N.') before the question",
+}
+CHAT_MODES = ("auto", "on", "off")
+PLAIN_STOP = ("\n\nQuestion:", "\nQuestion:")  # a plain-text model continuing with a new question is done
+
+_FORMATS = {
+    AnswerType.NUMBER: 'the sentence "The answer is" followed by the final number',
+    AnswerType.CHOICE: 'the sentence "The answer is" followed by the letter of the right choice',
+    AnswerType.YESNO: 'the sentence "The answer is yes." or "The answer is no."',
+    AnswerType.STRING: 'the sentence "The answer is" followed by the final answer',
+}
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    style: str = "zero-shot-cot"
+    shots: int = 4  # examples in few-shot-cot
+    chat: str = "auto"  # auto: the chat template when the tokenizer has one; on / off force it
+
+    def check(self) -> None:
+        if self.style not in PROMPT_STYLES:
+            raise CapgapError(f"unknown prompt style '{self.style}'; valid: {', '.join(PROMPT_STYLES)}")
+        if self.chat not in CHAT_MODES:
+            raise CapgapError(f"unknown chat mode '{self.chat}'; valid: {', '.join(CHAT_MODES)}")
+        if self.style == "few-shot-cot" and not 1 <= self.shots <= 8:
+            raise CapgapError(f"few-shot-cot needs 1 to 8 shots, got {self.shots}")
+
+    def key(self) -> dict:
+        """What of this config determines the prompt text (shots only matter for few-shot)."""
+        shots = self.shots if self.style == "few-shot-cot" else 0
+        return {"style": self.style, "shots": shots, "chat": self.chat, "template_version": TEMPLATE_VERSION}
+
+
+def instruction(answer_type: AnswerType) -> str:
+    return f"Let's think step by step. End with {_FORMATS[answer_type]}."
+
+
+def user_message(question: str, answer_type: AnswerType) -> str:
+    return f"Question: {question}\n{instruction(answer_type)}"
+
+
+def uses_chat(config: PromptConfig, tokenizer) -> bool:
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if config.chat == "on" and not has_template:
+        raise CapgapError("--chat on, but this model's tokenizer has no chat template; use --chat auto or off")
+    return has_template if config.chat == "auto" else config.chat == "on"
+
+
+def exemplars(task: Task, config: PromptConfig) -> list[Item]:
+    if config.style != "few-shot-cot":
+        return []
+    if len(task.exemplars) < config.shots:
+        raise CapgapError(f"task '{task.name}' has {len(task.exemplars)} worked examples, fewer than the "
+                          f"{config.shots} shots asked for; lower --shots or add rationales to the data")
+    return task.exemplars[: config.shots]
+
+
+def render(task: Task, item: Item, tokenizer, config: PromptConfig) -> str:
+    """The exact prompt text; the model's answer continues right after it."""
+    shots = exemplars(task, config)
+    if uses_chat(config, tokenizer):
+        messages = []
+        for ex in shots:
+            messages += [{"role": "user", "content": user_message(ex.question, task.answer_type)},
+                         {"role": "assistant", "content": ex.rationale}]
+        messages.append({"role": "user", "content": user_message(item.question, task.answer_type)})
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    blocks = [f"{user_message(ex.question, task.answer_type)}\nAnswer: {ex.rationale}" for ex in shots]
+    blocks.append(f"{user_message(item.question, task.answer_type)}\nAnswer:")
+    return "\n\n".join(blocks)
+
+
+def stop_strings(config: PromptConfig, tokenizer) -> tuple[str, ...]:
+    """Chat models end their turn with an end-of-turn token; plain-text ones stop at the next question."""
+    return () if uses_chat(config, tokenizer) else PLAIN_STOP

