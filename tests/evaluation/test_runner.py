@@ -83,3 +83,17 @@ def test_plain_prompts_and_few_shot_exemplars(tiny_plain_model, tmp_path):
 
 def test_stop_strings_are_cut():
     assert generation._cut("The answer is 4.\n\nQuestion: next", ("\n\nQuestion:",)) == "The answer is 4."
+
+
+def test_rows_from_an_older_extraction_are_rescored_not_regenerated(tiny_model, tmp_path, monkeypatch):
+    task = load_task("arith", n=3)
+    with Store(tmp_path / "s.sqlite") as store:
+        first = evaluate(str(tiny_model), task, store, decoding=DECODING)
+        gold = task.items[0].answer
+        # Pretend an older extraction mis-read item 0, and that its generation stated the gold answer.
+        store._conn.execute("UPDATE eval_items SET generation=?, answer_strict='x', correct_strict=0, "
+                            "extraction_version=0 WHERE item_id=?", (f"The answer is {gold}.", task.items[0].id))
+        again = evaluate(str(tiny_model), task, store, decoding=DECODING)
+        assert again.n_generated == 0 and again.eval_key == first.eval_key
+        assert again.rows[0]["answer_strict"] == gold and again.rows[0]["correct_strict"] == 1
+        assert store.items(first.eval_key)[task.items[0].id]["extraction_version"] >= 1  # written back

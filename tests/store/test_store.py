@@ -10,7 +10,7 @@ from capgap.store import EvalRecord, Store
 def row(i: int) -> dict:
     return {"item_id": f"i{i}", "item_hash": "h", "prompt": "p", "generation": f"The answer is {i}.",
             "n_new_tokens": 5, "gold": str(i), "answer_strict": str(i), "answer_flexible": str(i),
-            "correct_strict": 1, "correct_flexible": 1}
+            "correct_strict": 1, "correct_flexible": 1, "extraction_version": 1}
 
 
 RECORD = EvalRecord("k1", "arith", "m", "fp", "zero-shot-cot", {"a": 1}, {"capgap": "0"})

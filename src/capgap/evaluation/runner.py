@@ -1,7 +1,9 @@
 """Evaluate a model on a task, through the results store.
 
-An evaluation is keyed by a hash of everything that determines its outputs: the task's data, the model's
-fingerprint, the prompt, the decoding, the dtype and the extraction version. Asking again returns stored
+An evaluation is keyed by a hash of everything that determines its generations: the task's data, the
+model's fingerprint, the prompt, the decoding and the dtype. Answer extraction is not in the key: rows
+record the extraction version that scored them, and rows from an older one are re-scored from the stored
+generation when read. Asking again returns stored
 rows without loading the model; items not yet stored (a larger --limit, an interrupted run) are generated
 and stored batch by batch.
 """
@@ -67,19 +69,33 @@ def versions() -> dict:
 def evaluation_key(task: Task, fingerprint: str, prompt: PromptConfig, decoding: Decoding,
                    dtype: str) -> tuple[str, dict]:
     spec = {"task": task.name, "task_definition": task.definition, "model_fingerprint": fingerprint,
-            "prompt": prompt.key(), "decoding": decoding.key(), "dtype": dtype,
-            "extraction_version": EXTRACTION_VERSION}
+            "prompt": prompt.key(), "decoding": decoding.key(), "dtype": dtype}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return digest[:24], spec
 
 
+def scores(task: Task, generation: str, gold: str) -> dict:
+    """Both pipelines' answers and correctness for one generation, under the current extraction."""
+    extracted = task.extract(generation)
+    return {"answer_strict": extracted.strict, "answer_flexible": extracted.flexible,
+            "correct_strict": int(task.check(extracted.strict, gold)),
+            "correct_flexible": int(task.check(extracted.flexible, gold)),
+            "extraction_version": EXTRACTION_VERSION}
+
+
 def score_row(task: Task, item: Item, prompt: str, generation: Generation) -> dict:
-    extracted = task.extract(generation.text)
     return {"item_id": item.id, "item_hash": item.content_hash(), "prompt": prompt,
             "generation": generation.text, "n_new_tokens": generation.n_new_tokens, "gold": item.answer,
-            "answer_strict": extracted.strict, "answer_flexible": extracted.flexible,
-            "correct_strict": int(task.check(extracted.strict, item.answer)),
-            "correct_flexible": int(task.check(extracted.flexible, item.answer))}
+            **scores(task, generation.text, item.answer)}
+
+
+def _rescore_stale(task: Task, stored: dict[str, dict], store: Store, key: str) -> None:
+    """Rows scored by an older extraction get today's answers from their stored generation."""
+    stale = [r for r in stored.values() if r["extraction_version"] != EXTRACTION_VERSION]
+    for row in stale:
+        row.update(scores(task, row["generation"], row["gold"]))
+    if stale:
+        store.rescore_items(key, stale)
 
 
 def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: PromptConfig | None = None,
@@ -97,6 +113,7 @@ def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: Prom
     key, spec = evaluation_key(task, fingerprint, prompt, decoding, dtype)
     store.register_evaluation(EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, versions()))
     stored = store.items(key, [it.id for it in task.items])
+    _rescore_stale(task, stored, store, key)
     missing = [it for it in task.items
                if it.id not in stored or stored[it.id]["item_hash"] != it.content_hash()]
     if missing:

@@ -99,6 +99,15 @@ def _converted_gguf(source: ModelSource, fingerprint: str) -> Path:
     return target
 
 
+def checkpoint_dir(source: ModelSource) -> Path:
+    """A local directory `from_pretrained` reads: the converted GGUF, the Hub snapshot, or the directory."""
+    if source.kind == "gguf":
+        return _converted_gguf(source, source.fingerprint())
+    if source.kind == "hub":
+        return Path(source.snapshot())
+    return source.path
+
+
 def load_model(source: ModelSource, dtype: str = "auto", device: str | None = None) -> LoadedModel:
     """Load weights and tokenizer. Any loading failure becomes one CapgapError line saying why."""
     import torch
@@ -107,12 +116,7 @@ def load_model(source: ModelSource, dtype: str = "auto", device: str | None = No
     fingerprint = source.fingerprint()
     chosen = resolve_dtype(dtype)
     try:
-        if source.kind == "gguf":
-            directory = _converted_gguf(source, fingerprint)
-        elif source.kind == "hub":
-            directory = Path(source.snapshot())
-        else:
-            directory = source.path
+        directory = checkpoint_dir(source)
         tokenizer = AutoTokenizer.from_pretrained(directory)
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, chosen))
     except CapgapError:

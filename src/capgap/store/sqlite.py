@@ -42,12 +42,14 @@ CREATE TABLE IF NOT EXISTS eval_items (
     answer_flexible TEXT,
     correct_strict INTEGER NOT NULL,
     correct_flexible INTEGER NOT NULL,
+    extraction_version INTEGER NOT NULL,  -- rows scored by an older extraction are re-scored on read
     created_at REAL NOT NULL,
     PRIMARY KEY (eval_key, item_id)
 );
 """
 ITEM_COLUMNS = ("item_id", "item_hash", "prompt", "generation", "n_new_tokens", "gold", "answer_strict",
-                "answer_flexible", "correct_strict", "correct_flexible")
+                "answer_flexible", "correct_strict", "correct_flexible", "extraction_version")
+RESCORED_COLUMNS = ("answer_strict", "answer_flexible", "correct_strict", "correct_flexible", "extraction_version")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,14 @@ class Store:
                 f"INSERT OR IGNORE INTO eval_items (eval_key, {', '.join(ITEM_COLUMNS)}, created_at) "
                 f"VALUES (?, {', '.join('?' * len(ITEM_COLUMNS))}, ?)",
                 [(eval_key, *v) for v in values])
+
+    def rescore_items(self, eval_key: str, rows: Iterable[dict]) -> None:
+        """Overwrite the extraction results of stored rows (the generation itself never changes)."""
+        sets = ", ".join(f"{c}=?" for c in RESCORED_COLUMNS)
+        with self.transaction():
+            self._conn.executemany(
+                f"UPDATE eval_items SET {sets} WHERE eval_key=? AND item_id=?",
+                [(*(r[c] for c in RESCORED_COLUMNS), eval_key, r["item_id"]) for r in rows])
 
     def items(self, eval_key: str, item_ids: Iterable[str] | None = None) -> dict[str, dict]:
         """Stored rows of an evaluation by item id (all of them, or those among `item_ids`)."""
