@@ -113,6 +113,14 @@ def _strict_span(text: str) -> str | None:
     return max(spans)[1]
 
 
+def final_statement(text: str) -> tuple[int, str] | None:
+    """Where the last "The answer is X" statement starts, and X as written (its first sentence)."""
+    matches = list(_STRICT.finditer(text))
+    if not matches:
+        return None
+    return matches[-1].start(), _first_sentence(matches[-1].group(1)).rstrip(".")
+
+
 def _canonical(span: str | None, answer_type: AnswerType, *, last: bool) -> str | None:
     """Canonical answer from a text span; `last` takes the last candidate (flexible), else the first."""
     if span is None:
