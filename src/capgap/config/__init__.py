@@ -1,0 +1,16 @@
+"""Study configs: typed sections (schema) and YAML loading with path-aware validation (load)."""
+
+from capgap.config.load import load_config, parse, read_yaml
+from capgap.config.schema import (
+    PROTOCOLS,
+    EvaluationConfig,
+    PromptSection,
+    SplitConfig,
+    StudyConfig,
+    TaskConfig,
+    TeacherConfig,
+    TrainingConfig,
+)
+
+__all__ = ["PROTOCOLS", "EvaluationConfig", "PromptSection", "SplitConfig", "StudyConfig", "TaskConfig",
+           "TeacherConfig", "TrainingConfig", "load_config", "parse", "read_yaml"]

@@ -1,0 +1,162 @@
+"""Read a study config from YAML into typed sections, collecting every problem with its path in the file.
+
+    problems = validate_file("examples/quickstart.yaml")   # [] when the config is sound
+    config = load_config("examples/quickstart.yaml")        # raises CapgapError listing all problems
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from dataclasses import MISSING, fields, is_dataclass
+from pathlib import Path
+
+import yaml
+
+from capgap.config.schema import LIST_ITEM_TYPES, PROTOCOLS, SplitConfig, StudyConfig, TeacherConfig
+from capgap.errors import CapgapError, did_you_mean
+
+
+class Problems(list):
+    def add(self, path: str, message: str) -> None:
+        self.append(f"{path}: {message}")
+
+
+def _unwrap_optional(hint):
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
+def _convert(hint, value, path: str, problems: Problems, item_type=None):
+    hint, optional = _unwrap_optional(hint)
+    if value is None:
+        if not optional:
+            problems.add(path, "must not be empty")
+        return None
+    if is_dataclass(hint):
+        return build(hint, value, path, problems)
+    if hint is list:
+        if not isinstance(value, list):
+            problems.add(path, f"expected a list, got {type(value).__name__}")
+            return []
+        return [_convert(item_type, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    expected = {bool: bool, int: int, float: (int, float), str: str, dict: dict}[hint]
+    if (isinstance(value, bool) and hint is not bool) or not isinstance(value, expected):
+        problems.add(path, f"expected {hint.__name__}, got {type(value).__name__} {value!r}")
+        return None
+    return float(value) if hint is float else value
+
+
+def build(cls, data, path: str, problems: Problems):
+    """An instance of dataclass `cls` from a YAML mapping; problems are collected, not raised."""
+    if not isinstance(data, dict):
+        problems.add(path or "config", f"expected a mapping, got {type(data).__name__}")
+        return cls() if not any(f.metadata.get("required") for f in fields(cls)) else None
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in known:
+            problems.add(f"{path}.{key}" if path else key, f"unknown key{did_you_mean(str(key), known)}")
+    values = {}
+    for f in fields(cls):
+        where = f"{path}.{f.name}" if path else f.name
+        hint, _ = _unwrap_optional(hints[f.name])
+        if f.name not in data:
+            if f.metadata.get("required"):
+                problems.add(where, f"required: {f.metadata['help']}")
+            if is_dataclass(hint):
+                values[f.name] = build(hint, {}, where, problems)
+            continue
+        value = _convert(hints[f.name], data[f.name], where, problems, LIST_ITEM_TYPES.get((cls.__name__, f.name)))
+        choices = f.metadata.get("choices")
+        if choices and value is not None and value not in choices:
+            problems.add(where, f"'{value}' is not one of: {', '.join(choices)}")
+        values[f.name] = value
+    values = {k: v for k, v in values.items() if v is not None or fields_default(cls, k) is None}
+    try:
+        return cls(**values)
+    except TypeError:
+        return None  # a required section was missing: already reported
+
+
+def fields_default(cls, name: str):
+    f = next(f for f in fields(cls) if f.name == name)
+    return None if f.default is MISSING else f.default
+
+
+def _check_split(split: SplitConfig | None, path: str, problems: Problems, *, is_test: bool) -> None:
+    if split is None:
+        return
+    chosen = [k for k in ("first", "match_file") if getattr(split, k) is not None] + (["rest"] if split.rest else [])
+    if len(chosen) != 1:
+        options = "first, match_file or rest" if is_test else "first or match_file"
+        problems.add(path, f"choose exactly one of {options} (got {', '.join(chosen) or 'none'})")
+    if split.rest and not is_test:
+        problems.add(f"{path}.rest", "only a test split can be the rest of the items")
+
+
+def _check_teacher(t: TeacherConfig, path: str, problems: Problems) -> None:
+    if t.kind == "model" and not t.model:
+        problems.add(f"{path}.model", "required for a model teacher: the model to generate rationales with")
+    if t.kind == "imported" and not t.files:
+        problems.add(f"{path}.files", "required for an imported teacher: its rationale files")
+    if t.kind != "model" and t.model:
+        problems.add(f"{path}.model", f"only model teachers take a model (this one is kind '{t.kind}')")
+    if t.samples < 1 or t.max_new_tokens < 1:
+        problems.add(path, "samples and max_new_tokens must be positive")
+
+
+def check_semantics(config: StudyConfig, problems: Problems) -> None:
+    """Cross-field rules that types alone cannot state."""
+    for i, task in enumerate(config.tasks or []):
+        if task is not None:
+            _check_split(task.pool, f"tasks[{i}].pool", problems, is_test=False)
+            _check_split(task.test, f"tasks[{i}].test", problems, is_test=True)
+    names = [t.name for t in config.teachers or [] if t is not None]
+    for i, t in enumerate(config.teachers or []):
+        if t is not None:
+            _check_teacher(t, f"teachers[{i}]", problems)
+            if names.count(t.name) > 1:
+                problems.add(f"teachers[{i}].name", f"'{t.name}' names two teachers; names must be unique")
+    for i, p in enumerate(config.protocols or []):
+        if p not in PROTOCOLS:
+            problems.add(f"protocols[{i}]", f"unknown protocol '{p}'{did_you_mean(str(p), list(PROTOCOLS))}")
+    tr = config.training
+    if tr is not None and (tr.steps < 1 or tr.learning_rate <= 0 or tr.batch_size < 1 or tr.grad_accum < 1):
+        problems.add("training", "steps, batch_size and grad_accum must be >= 1 and learning_rate > 0")
+    for name in ("tasks", "students", "teachers", "seeds"):
+        if not getattr(config, name):
+            problems.add(name, "must list at least one entry")
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CapgapError(f"config file {path} not found; pass the path of a study YAML (see examples/)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise CapgapError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)}); fix the syntax") from None
+    return data if data is not None else {}
+
+
+def parse(data: dict, data_dir: str | None = None) -> tuple[StudyConfig | None, Problems]:
+    problems = Problems()
+    config = build(StudyConfig, data, "", problems)
+    if config is not None:
+        check_semantics(config, problems)
+        config.data_dir = data_dir or os.environ.get("CAPGAP_DATA_DIR") or config.data_dir
+    return config, problems
+
+
+def load_config(path: str | Path, data_dir: str | None = None) -> StudyConfig:
+    """The study config at `path`; raises one CapgapError naming every problem."""
+    config, problems = parse(read_yaml(path), data_dir)
+    if problems or config is None:
+        raise CapgapError(f"{path}: {len(problems)} problem(s): " + "; ".join(problems))
+    return config
