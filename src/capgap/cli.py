@@ -1,6 +1,8 @@
 """The `capgap` command line.
 
     capgap eval --model smollm2-135m-instruct --task svamp --data ../shared/data/svamp/SVAMP.json --limit 50
+    capgap run [CONFIG]          # a distillation study; no CONFIG: the embedded quickstart
+    capgap validate CONFIG
     capgap models
     capgap tasks
 
@@ -14,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from capgap.errors import CapgapError
@@ -47,10 +50,22 @@ def _add_eval_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
 
+def _add_study_parsers(sub) -> None:
+    run = sub.add_parser("run", help="run a distillation study (default: the embedded quickstart)")
+    run.add_argument("config", nargs="?", help="study YAML (default: the embedded quickstart)")
+    run.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    run.add_argument("--run-dir", type=Path, help="checkpoints folder (default: capgap-results/STUDY)")
+    run.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
+    validate = sub.add_parser("validate", help="check a study YAML and its data; list every problem")
+    validate.add_argument("config", help="study YAML")
+    validate.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="capgap", description="Measure whether CoT distillation helps.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_eval_parser(sub)
+    _add_study_parsers(sub)
     sub.add_parser("models", help="list built-in model aliases")
     sub.add_parser("tasks", help="list built-in tasks")
     return parser
@@ -59,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _quiet_transformers() -> None:
     # transformers' own progress bars and warnings would drown capgap's one-line output.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Library deprecation and data-loader notices say nothing about the user's study.
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -125,7 +144,44 @@ def cmd_tasks(_: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"eval": cmd_eval, "models": cmd_models, "tasks": cmd_tasks}
+def _config_path(config: str | None) -> Path:
+    if config:
+        return Path(config)
+    from importlib.resources import files
+
+    return Path(str(files("capgap") / "recipes" / "quickstart.yaml"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from capgap.config import load_config
+    from capgap.store import Store
+    from capgap.study.runner import run_study
+    from capgap.study.table import study_tables
+
+    config = load_config(_config_path(args.config), args.data_dir)
+    _quiet_transformers()
+    run_dir = args.run_dir or args.store.parent / config.name
+    with Store(args.store) as store:
+        run_study(config, store, run_dir)
+        print(study_tables(store, config.name))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from capgap.study.validate import validate_file
+
+    problems = validate_file(Path(args.config), args.data_dir)
+    for problem in problems:
+        print(f"{args.config}: {problem}")
+    if problems:
+        print(f"capgap: error: {len(problems)} problem(s) in {args.config}; fix them and validate again",
+              file=sys.stderr)
+        return 2
+    print(f"{args.config}: ok")
+    return 0
+
+
+COMMANDS = {"eval": cmd_eval, "models": cmd_models, "tasks": cmd_tasks, "run": cmd_run, "validate": cmd_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,3 +132,14 @@ def load_model(source: ModelSource, dtype: str = "auto", device: str | None = No
         tokenizer.pad_token = tokenizer.eos_token
     n_params = sum(p.numel() for p in model.parameters())
     return LoadedModel(source.spec, fingerprint, model, tokenizer, chosen, n_params)
+
+
+def count_parameters(source: ModelSource) -> int:
+    """Parameter count from the config alone (weights are built on the meta device, nothing is loaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(checkpoint_dir(source))
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from capgap.errors import CapgapError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added the study tables (created on open for older stores)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -46,7 +46,46 @@ CREATE TABLE IF NOT EXISTS eval_items (
     created_at REAL NOT NULL,
     PRIMARY KEY (eval_key, item_id)
 );
+CREATE TABLE IF NOT EXISTS studies (
+    study TEXT PRIMARY KEY,
+    config_json TEXT NOT NULL,    -- the resolved config of the latest run
+    versions_json TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS teachers (
+    study TEXT NOT NULL, task TEXT NOT NULL, teacher TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    params REAL,                  -- parameter count when known
+    pool_size INTEGER NOT NULL,
+    accuracy REAL NOT NULL,       -- on the training pool, by capgap's checker
+    mean_words REAL NOT NULL,     -- mean rationale length
+    notes_json TEXT NOT NULL,
+    PRIMARY KEY (study, task, teacher)
+);
+CREATE TABLE IF NOT EXISTS rationales (
+    study TEXT NOT NULL, task TEXT NOT NULL, teacher TEXT NOT NULL, item_id TEXT NOT NULL, sample INTEGER NOT NULL,
+    text TEXT NOT NULL, answer TEXT, correct INTEGER NOT NULL,
+    PRIMARY KEY (study, task, teacher, item_id, sample)
+);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_key TEXT PRIMARY KEY,    -- hash of everything that determines the trained student
+    study TEXT NOT NULL, task TEXT NOT NULL, student TEXT NOT NULL, teacher TEXT NOT NULL,
+    protocol TEXT NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL,         -- trained (checkpoint saved) | done (post-distillation rows stored)
+    student_params INTEGER,
+    n_train INTEGER, train_item_ids_json TEXT,
+    steps INTEGER, effective_batch INTEGER, tokens INTEGER, train_seconds REAL, loss_curve_json TEXT,
+    checkpoint TEXT, checkpoint_fingerprint TEXT,
+    pre_eval_key TEXT, post_eval_key TEXT,  -- per-item rows in eval_items, paired by item_id
+    training_json TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
 """
+CELL_COLUMNS = ("cell_key", "study", "task", "student", "teacher", "protocol", "seed", "status", "student_params",
+                "n_train", "train_item_ids_json", "steps", "effective_batch", "tokens", "train_seconds",
+                "loss_curve_json", "checkpoint", "checkpoint_fingerprint", "pre_eval_key", "post_eval_key",
+                "training_json")
+TEACHER_COLUMNS = ("study", "task", "teacher", "kind", "params", "pool_size", "accuracy", "mean_words", "notes_json")
 ITEM_COLUMNS = ("item_id", "item_hash", "prompt", "generation", "n_new_tokens", "gold", "answer_strict",
                 "answer_flexible", "correct_strict", "correct_flexible", "extraction_version")
 RESCORED_COLUMNS = ("answer_strict", "answer_flexible", "correct_strict", "correct_flexible", "extraction_version")
@@ -90,6 +129,10 @@ class Store:
             elif int(row[0]) > SCHEMA_VERSION:
                 raise CapgapError(f"results store {self.path} was written by a newer capgap (schema "
                                   f"{row[0]}); upgrade capgap or use another --store")
+
+    @property
+    def study(self) -> StudyTables:
+        return StudyTables(self)
 
     def transaction(self):
         return _Transaction(self._conn)
@@ -151,6 +194,46 @@ class Store:
             return rows
         wanted = set(item_ids)
         return {k: v for k, v in rows.items() if k in wanted}
+
+
+class StudyTables:
+    """Study-level rows: the resolved config, teachers and their rationales, and grid cells."""
+
+    def __init__(self, store: Store):
+        self._store, self._conn = store, store._conn
+
+    def save_study(self, study: str, config: dict, versions: dict) -> None:
+        with self._store.transaction():
+            self._conn.execute("INSERT OR REPLACE INTO studies VALUES (?,?,?,?)",
+                               (study, json.dumps(config, sort_keys=True), json.dumps(versions), time.time()))
+
+    def save_teacher(self, row: dict, rationales: Iterable[tuple]) -> None:
+        """A teacher's summary and its rationales (study, task, teacher, item_id, sample, text, answer, correct)."""
+        with self._store.transaction():
+            self._conn.execute(f"INSERT OR REPLACE INTO teachers VALUES ({', '.join('?' * len(TEACHER_COLUMNS))})",
+                               tuple(row[c] for c in TEACHER_COLUMNS))
+            self._conn.execute("DELETE FROM rationales WHERE study=? AND task=? AND teacher=?",
+                               (row["study"], row["task"], row["teacher"]))
+            self._conn.executemany("INSERT INTO rationales VALUES (?,?,?,?,?,?,?,?)", list(rationales))
+
+    def teachers(self, study: str) -> list[dict]:
+        cursor = self._conn.execute(f"SELECT {', '.join(TEACHER_COLUMNS)} FROM teachers WHERE study=?", (study,))
+        return [dict(zip(TEACHER_COLUMNS, r, strict=True)) for r in cursor]
+
+    def save_cell(self, row: dict) -> None:
+        with self._store.transaction():
+            self._conn.execute(
+                f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)}, updated_at) "
+                f"VALUES ({', '.join('?' * len(CELL_COLUMNS))}, ?)", (*(row.get(c) for c in CELL_COLUMNS), time.time()))
+
+    def cell(self, cell_key: str) -> dict | None:
+        r = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE cell_key=?", (cell_key,)).fetchone()
+        return dict(zip(CELL_COLUMNS, r, strict=True)) if r else None
+
+    def cells(self, study: str) -> list[dict]:
+        cursor = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE study=? ORDER BY rowid",
+                                    (study,))
+        return [dict(zip(CELL_COLUMNS, r, strict=True)) for r in cursor]
 
 
 class _Transaction:

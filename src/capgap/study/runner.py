@@ -1,0 +1,195 @@
+"""`capgap run`: expand tasks x students x teachers x protocols x seeds into cells and run what is missing.
+
+A cell trains one student on one teacher's rationales under one protocol and seed, then evaluates it
+exactly as the student's pre-distillation baseline was evaluated (same test items, prompt, decoding and
+extraction). Cells are keyed by a hash of everything that determines them; a finished cell is never redone,
+a trained one is only evaluated, and an interrupted evaluation continues from its stored rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from capgap.config import StudyConfig
+from capgap.evaluation import PromptConfig, evaluate
+from capgap.evaluation.prompts import render, uses_chat
+from capgap.evaluation.runner import versions
+from capgap.models import load_model, resolve
+from capgap.models.generation import Decoding
+from capgap.models.loading import checkpoint_dir, count_parameters, resolve_dtype
+from capgap.models.sources import ModelSource
+from capgap.store import Store
+from capgap.study.data import StudyTask, prepare_task, training_examples
+from capgap.study.teachers import gather_all
+from capgap.teachers import TeacherRationales
+from capgap.training import tokenize_examples, train
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def budget_line(config: StudyConfig) -> str:
+    t = config.training
+    batch = t.batch_size * t.grad_accum
+    if t.epochs is None:
+        return f"budget: {t.steps} optimizer steps x effective batch {batch} for every teacher (matched)"
+    return (
+        f"budget: {t.epochs} epoch(s) over each teacher's own data, effective batch {batch} "
+        "(NOT matched: teachers with more examples get more steps)"
+    )
+
+
+class Student:
+    """What a cell needs of its student: its base checkpoint, tokenizer and how it is prompted."""
+
+    def __init__(self, spec: str, config: StudyConfig):
+        from transformers import AutoTokenizer
+
+        self.spec, self.source = spec, resolve(spec)
+        self.fingerprint = self.source.fingerprint()
+        self.base_dir = checkpoint_dir(self.source)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.base_dir)
+        self.params = count_parameters(self.source)
+        self.prompt = PromptConfig(**asdict(config.evaluation.prompt))
+        self.decoding = Decoding(max_new_tokens=config.evaluation.max_new_tokens)
+        self.dtype = resolve_dtype(config.evaluation.dtype)
+        self.chat = uses_chat(self.prompt, self.tokenizer)
+
+
+def cell_key(
+    config: StudyConfig,
+    st: StudyTask,
+    student: Student,
+    teacher: TeacherRationales,
+    protocol: str,
+    seed: int,
+    item_ids: list[str],
+) -> str:
+    examples = hashlib.sha256(
+        json.dumps(
+            sorted((r.item_id, r.sample, r.text) for r in teacher.rationales if r.item_id in set(item_ids))
+        ).encode()
+    ).hexdigest()
+    spec = {
+        "study": config.name,
+        "task": st.task.definition,
+        "student": student.fingerprint,
+        "teacher": teacher.teacher,
+        "protocol": protocol,
+        "seed": seed,
+        "examples": examples,
+        "training": asdict(config.training),
+        "prompt": student.prompt.key(),
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _train_cell(config: StudyConfig, st: StudyTask, student: Student, examples: list, seed: int, out_dir: Path):
+    by_id = {it.id: it for it in st.pool}
+    prompts = [render(st.task, by_id[e.item_id], student.tokenizer, student.prompt) for e in examples]
+    rows = tokenize_examples(
+        student.tokenizer,
+        prompts,
+        [e.rationale for e in examples],
+        chat=student.chat,
+        max_length=config.training.max_length,
+    )
+    return train(
+        student.base_dir, student.tokenizer, rows, config.training, seed, out_dir, use_bf16=student.dtype == "bfloat16"
+    )
+
+
+def run_cell(
+    config: StudyConfig,
+    st: StudyTask,
+    student: Student,
+    teacher: TeacherRationales,
+    protocol: str,
+    seed: int,
+    examples: list,
+    pre_key: str,
+    store: Store,
+    run_dir: Path,
+) -> dict:
+    item_ids = [e.item_id for e in examples]
+    key = cell_key(config, st, student, teacher, protocol, seed, item_ids)
+    row = store.study.cell(key) or {}
+    label = f"{student.spec} <- {teacher.teacher} ({protocol}, seed {seed})"
+    if not examples:
+        log(f"  [skip]   {label}: no training examples under this protocol")
+        return {}
+    if row.get("status") == "done":
+        log(f"  [stored] {label}")
+        return row
+    checkpoint = run_dir / "checkpoints" / key
+    if row.get("status") != "trained" or not (checkpoint / "config.json").is_file():
+        log(f"  [train]  {label}: {len(item_ids)} examples")
+        result = _train_cell(config, st, student, examples, seed, checkpoint)
+        row = {
+            "cell_key": key,
+            "study": config.name,
+            "task": st.name,
+            "student": student.spec,
+            "teacher": teacher.teacher,
+            "protocol": protocol,
+            "seed": seed,
+            "status": "trained",
+            "student_params": student.params,
+            "n_train": len(item_ids),
+            "train_item_ids_json": json.dumps(item_ids),
+            "steps": result.steps,
+            "effective_batch": result.effective_batch,
+            "tokens": result.tokens,
+            "train_seconds": result.seconds,
+            "loss_curve_json": json.dumps(result.loss_curve),
+            "checkpoint": str(checkpoint),
+            "pre_eval_key": pre_key,
+            "training_json": json.dumps(asdict(config.training)),
+        }
+        store.study.save_cell(row)
+    log(f"  [eval]   {label}")
+    source = ModelSource(f"{student.spec}<-{teacher.teacher}/{protocol}/s{seed}", "dir", path=checkpoint)
+    post = evaluate(
+        load_model(source, student.dtype),
+        st.test,
+        store,
+        prompt=student.prompt,
+        decoding=student.decoding,
+        batch_size=config.evaluation.batch_size,
+        progress=sys.stderr.isatty(),
+    )
+    row.update(status="done", post_eval_key=post.eval_key, checkpoint_fingerprint=source.fingerprint())
+    store.study.save_cell(row)
+    return row
+
+
+def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
+    store.study.save_study(config.name, asdict(config), versions())
+    log(budget_line(config))
+    for index, task_config in enumerate(config.tasks):
+        st = prepare_task(task_config, index, config.data_dir)
+        log(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items (disjoint)")
+        teachers = gather_all(config, st, store, log)
+        for spec in config.students:
+            student = Student(spec, config)
+            pre = evaluate(
+                spec,
+                st.test,
+                store,
+                prompt=student.prompt,
+                decoding=student.decoding,
+                dtype=student.dtype,
+                batch_size=config.evaluation.batch_size,
+                progress=sys.stderr.isatty(),
+            )
+            log(f"student {spec}: pre-distillation accuracy {100 * pre.accuracy:.1f}% on {pre.n} test items")
+            for protocol in config.protocols:
+                for teacher in teachers:
+                    examples = training_examples(protocol, teacher, teachers)
+                    for seed in config.seeds:
+                        run_cell(config, st, student, teacher, protocol, seed, examples, pre.eval_key, store, run_dir)

@@ -1,0 +1,37 @@
+"""Model teachers: k sampled rationales per training question from any model `capgap eval` loads.
+
+Each sample is an evaluation of the teacher on the training pool with seeded sampling, so rationales land in
+the store, resume after an interruption, and are scored by the same checker as every other answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from capgap.config import TeacherConfig
+from capgap.evaluation import PromptConfig, evaluate
+from capgap.models.generation import Decoding
+from capgap.models.loading import count_parameters
+from capgap.models.sources import resolve
+from capgap.store import Store
+from capgap.tasks.base import Task
+from capgap.teachers.base import Rationale, TeacherRationales, normalize_rationale
+
+
+def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dtype: str = "auto",
+                     batch_size: int = 32, progress: bool = False) -> TeacherRationales:
+    prompt = PromptConfig(**asdict(config.prompt))
+    rationales, eval_keys = [], []
+    for sample in range(config.samples):
+        decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=sample)
+        result = evaluate(config.model, pool_task, store, prompt=prompt, decoding=decoding, dtype=dtype,
+                          batch_size=batch_size, progress=progress)
+        eval_keys.append(result.eval_key)
+        for item, row in zip(pool_task.items, result.rows, strict=True):
+            text, answer = normalize_rationale(row["generation"], pool_task)
+            if text:
+                rationales.append(Rationale(item.id, text, answer, pool_task.check(answer, item.answer), sample))
+    params = int(config.params) if config.params else count_parameters(resolve(config.model))
+    notes = [f"{config.samples} sample(s) per question at temperature {config.temperature}",
+             f"generations in evaluations {', '.join(eval_keys)}"]
+    return TeacherRationales(config.name, rationales, len(pool_task.items), params, notes)
