@@ -75,6 +75,7 @@ def _quiet_transformers() -> None:
     # transformers' own progress bars and warnings would drown capgap's one-line output.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # bars capgap does not draw (GGUF conversion); its own pass disable=
     # Library deprecation and data-loader notices say nothing about the user's study.
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)

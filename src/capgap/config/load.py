@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import types
 import typing
@@ -43,6 +44,9 @@ def _convert(hint, value, path: str, problems: Problems, item_type=None):
             problems.add(path, f"expected a list, got {type(value).__name__}")
             return []
         return [_convert(item_type, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if hint in (int, float) and isinstance(value, str):
+        with contextlib.suppress(ValueError):  # YAML 1.1 reads "8.0e9" (no exponent sign) as a string
+            value = float(value) if hint is float else int(value)
     expected = {bool: bool, int: int, float: (int, float), str: str, dict: dict}[hint]
     if (isinstance(value, bool) and hint is not bool) or not isinstance(value, expected):
         problems.add(path, f"expected {hint.__name__}, got {type(value).__name__} {value!r}")
@@ -145,18 +149,22 @@ def read_yaml(path: str | Path) -> dict:
     return data if data is not None else {}
 
 
-def parse(data: dict, data_dir: str | None = None) -> tuple[StudyConfig | None, Problems]:
+def parse(data: dict, data_dir: str | None = None, base: Path | None = None) -> tuple[StudyConfig | None, Problems]:
+    """Typed config and its problems. A relative data_dir in the file is relative to the file (`base`)."""
     problems = Problems()
     config = build(StudyConfig, data, "", problems)
     if config is not None:
         check_semantics(config, problems)
-        config.data_dir = data_dir or os.environ.get("CAPGAP_DATA_DIR") or config.data_dir
+        in_file = config.data_dir
+        if in_file and base is not None and not Path(in_file).expanduser().is_absolute():
+            in_file = str(base / in_file)
+        config.data_dir = data_dir or os.environ.get("CAPGAP_DATA_DIR") or in_file
     return config, problems
 
 
 def load_config(path: str | Path, data_dir: str | None = None) -> StudyConfig:
     """The study config at `path`; raises one CapgapError naming every problem."""
-    config, problems = parse(read_yaml(path), data_dir)
+    config, problems = parse(read_yaml(path), data_dir, Path(path).parent)
     if problems or config is None:
         raise CapgapError(f"{path}: {len(problems)} problem(s): " + "; ".join(problems))
     return config

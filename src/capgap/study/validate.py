@@ -14,7 +14,7 @@ from capgap.study.teachers import gather
 
 def validate_file(path: Path, data_dir: str | None = None) -> list[str]:
     try:
-        config, problems = parse(read_yaml(path), data_dir)
+        config, problems = parse(read_yaml(path), data_dir, path.parent)
     except CapgapError as e:
         return [str(e)]
     if problems or config is None:
@@ -28,7 +28,8 @@ def validate_file(path: Path, data_dir: str | None = None) -> list[str]:
         try:
             st = prepare_task(task_config, i, config.data_dir)
         except CapgapError as e:
-            problems.append(f"tasks[{i}]: {e}")
+            where = f"tasks[{i}]"
+            problems.append(str(e) if str(e).startswith(where) else f"{where}: {e}")
             continue
         for j, t in enumerate(config.teachers):
             if t.kind != "model":  # reference and imported teachers are cheap to read in full
