@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from capgap.config import StudyConfig
@@ -89,83 +89,68 @@ def cell_key(
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def _train_cell(config: StudyConfig, st: StudyTask, student: Student, examples: list, seed: int, out_dir: Path):
-    by_id = {it.id: it for it in st.pool}
-    prompts = [render(st.task, by_id[e.item_id], student.tokenizer, student.prompt) for e in examples]
-    rows = tokenize_examples(
-        student.tokenizer,
-        prompts,
-        [e.rationale for e in examples],
-        chat=student.chat,
-        max_length=config.training.max_length,
-    )
-    return train(
-        student.base_dir, student.tokenizer, rows, config.training, seed, out_dir, use_bf16=student.dtype == "bfloat16"
-    )
+@dataclass
+class CellContext:
+    """What every cell of one task x student shares."""
+
+    config: StudyConfig
+    st: StudyTask
+    student: Student
+    store: Store
+    run_dir: Path
+    pre_key: str  # the student's pre-distillation evaluation
 
 
-def run_cell(
-    config: StudyConfig,
-    st: StudyTask,
-    student: Student,
-    teacher: TeacherRationales,
-    protocol: str,
-    seed: int,
-    examples: list,
-    pre_key: str,
-    store: Store,
-    run_dir: Path,
-) -> dict:
-    item_ids = [e.item_id for e in examples]
-    key = cell_key(config, st, student, teacher, protocol, seed, item_ids)
-    row = store.study.cell(key) or {}
-    label = f"{student.spec} <- {teacher.teacher} ({protocol}, seed {seed})"
+def _train_and_record(ctx: CellContext, key: str, teacher: TeacherRationales, protocol: str, seed: int,
+                      examples: list, checkpoint: Path) -> dict:
+    student, config = ctx.student, ctx.config
+    by_id = {it.id: it for it in ctx.st.pool}
+    prompts = [render(ctx.st.task, by_id[e.item_id], student.tokenizer, student.prompt) for e in examples]
+    rows = tokenize_examples(student.tokenizer, prompts, [e.rationale for e in examples], chat=student.chat,
+                             max_length=config.training.max_length)
+    result = train(student.base_dir, student.tokenizer, rows, config.training, seed, checkpoint,
+                   use_bf16=student.dtype == "bfloat16")
+    row = {"cell_key": key, "study": config.name, "task": ctx.st.name, "student": student.spec,
+           "teacher": teacher.teacher, "protocol": protocol, "seed": seed, "status": "trained",
+           "student_params": student.params, "n_train": len(examples),
+           "train_item_ids_json": json.dumps([e.item_id for e in examples]), "steps": result.steps,
+           "effective_batch": result.effective_batch, "tokens": result.tokens, "train_seconds": result.seconds,
+           "loss_curve_json": json.dumps(result.loss_curve), "checkpoint": str(checkpoint),
+           "pre_eval_key": ctx.pre_key, "training_json": json.dumps(asdict(config.training))}
+    ctx.store.study.save_cell(row)
+    return row
+
+
+def _evaluate_and_record(ctx: CellContext, row: dict, checkpoint: Path) -> dict:
+    """The trained student, measured exactly as its baseline was (same items, prompt, decoding, dtype)."""
+    student = ctx.student
+    name = f"{student.spec}<-{row['teacher']}/{row['protocol']}/s{row['seed']}"
+    source = ModelSource(name, "dir", path=checkpoint)
+    post = evaluate(load_model(source, student.dtype), ctx.st.test, ctx.store, prompt=student.prompt,
+                    decoding=student.decoding, batch_size=ctx.config.evaluation.batch_size,
+                    progress=sys.stderr.isatty())
+    row.update(status="done", post_eval_key=post.eval_key, checkpoint_fingerprint=source.fingerprint())
+    ctx.store.study.save_cell(row)
+    return row
+
+
+def run_cell(ctx: CellContext, teacher: TeacherRationales, protocol: str, seed: int, examples: list) -> dict:
+    """One cell: skipped if stored, trained unless a complete checkpoint exists, then evaluated."""
+    key = cell_key(ctx.config, ctx.st, ctx.student, teacher, protocol, seed, [e.item_id for e in examples])
+    row = ctx.store.study.cell(key) or {}
+    label = f"{ctx.student.spec} <- {teacher.teacher} ({protocol}, seed {seed})"
     if not examples:
         log(f"  [skip]   {label}: no training examples under this protocol")
         return {}
     if row.get("status") == "done":
         log(f"  [stored] {label}")
         return row
-    checkpoint = run_dir / "checkpoints" / key
+    checkpoint = ctx.run_dir / "checkpoints" / key
     if row.get("status") != "trained" or not (checkpoint / "config.json").is_file():
-        log(f"  [train]  {label}: {len(item_ids)} examples")
-        result = _train_cell(config, st, student, examples, seed, checkpoint)
-        row = {
-            "cell_key": key,
-            "study": config.name,
-            "task": st.name,
-            "student": student.spec,
-            "teacher": teacher.teacher,
-            "protocol": protocol,
-            "seed": seed,
-            "status": "trained",
-            "student_params": student.params,
-            "n_train": len(item_ids),
-            "train_item_ids_json": json.dumps(item_ids),
-            "steps": result.steps,
-            "effective_batch": result.effective_batch,
-            "tokens": result.tokens,
-            "train_seconds": result.seconds,
-            "loss_curve_json": json.dumps(result.loss_curve),
-            "checkpoint": str(checkpoint),
-            "pre_eval_key": pre_key,
-            "training_json": json.dumps(asdict(config.training)),
-        }
-        store.study.save_cell(row)
+        log(f"  [train]  {label}: {len(examples)} examples")
+        row = _train_and_record(ctx, key, teacher, protocol, seed, examples, checkpoint)
     log(f"  [eval]   {label}")
-    source = ModelSource(f"{student.spec}<-{teacher.teacher}/{protocol}/s{seed}", "dir", path=checkpoint)
-    post = evaluate(
-        load_model(source, student.dtype),
-        st.test,
-        store,
-        prompt=student.prompt,
-        decoding=student.decoding,
-        batch_size=config.evaluation.batch_size,
-        progress=sys.stderr.isatty(),
-    )
-    row.update(status="done", post_eval_key=post.eval_key, checkpoint_fingerprint=source.fingerprint())
-    store.study.save_cell(row)
-    return row
+    return _evaluate_and_record(ctx, row, checkpoint)
 
 
 def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
@@ -177,19 +162,13 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
         teachers = gather_all(config, st, store, log)
         for spec in config.students:
             student = Student(spec, config)
-            pre = evaluate(
-                spec,
-                st.test,
-                store,
-                prompt=student.prompt,
-                decoding=student.decoding,
-                dtype=student.dtype,
-                batch_size=config.evaluation.batch_size,
-                progress=sys.stderr.isatty(),
-            )
+            pre = evaluate(spec, st.test, store, prompt=student.prompt, decoding=student.decoding,
+                           dtype=student.dtype, batch_size=config.evaluation.batch_size,
+                           progress=sys.stderr.isatty())
             log(f"student {spec}: pre-distillation accuracy {100 * pre.accuracy:.1f}% on {pre.n} test items")
+            ctx = CellContext(config, st, student, store, run_dir, pre.eval_key)
             for protocol in config.protocols:
                 for teacher in teachers:
                     examples = training_examples(protocol, teacher, teachers)
                     for seed in config.seeds:
-                        run_cell(config, st, student, teacher, protocol, seed, examples, pre.eval_key, store, run_dir)
+                        run_cell(ctx, teacher, protocol, seed, examples)
