@@ -25,7 +25,6 @@ from capgap.tasks.files import (
 class TaskSpec:
     description: str
     loader: Callable[..., Task]
-    hub_default: str | None = None  # (dataset id) used when no --data is given
 
 
 def _records(name: str, data: str | None, split: str | None, hub: str | None, config: str | None = None):
@@ -75,10 +74,8 @@ def _arith(n: int | None = None, seed: int = 0, **knobs) -> Task:
 TASKS: dict[str, TaskSpec] = {
     "arith": TaskSpec("generated multi-step arithmetic word problems with gold rationales (no data file)",
                       _arith),
-    "svamp": TaskSpec("SVAMP math word problems (SVAMP.json format, or Hub id ChilleD/SVAMP)", _svamp,
-                      "ChilleD/SVAMP"),
-    "gsm8k": TaskSpec("GSM8K grade-school math (JSONL with '#### N' answers, or Hub id openai/gsm8k)",
-                      _gsm8k, "openai/gsm8k"),
+    "svamp": TaskSpec("SVAMP math word problems (SVAMP.json format, or Hub id ChilleD/SVAMP)", _svamp),
+    "gsm8k": TaskSpec("GSM8K grade-school math (JSONL with '#### N' answers, or Hub id openai/gsm8k)", _gsm8k),
     "jsonl": TaskSpec("any JSON / JSONL file with a field mapping and an answer type", _jsonl),
 }
 
