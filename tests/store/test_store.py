@@ -16,13 +16,14 @@ def row(i: int) -> dict:
 RECORD = EvalRecord("k1", "arith", "m", "fp", "zero-shot-cot", {"a": 1}, {"capgap": "0"})
 
 
-def test_rows_roundtrip_and_duplicates_are_ignored(tmp_path):
+def test_rows_roundtrip_and_a_rewritten_row_replaces_the_old(tmp_path):
     with Store(tmp_path / "s.sqlite") as store:
         store.register_evaluation(RECORD)
         store.register_evaluation(RECORD)  # idempotent
         store.add_items("k1", [row(1), row(2)])
-        store.add_items("k1", [row(2), row(3)])
+        store.add_items("k1", [{**row(2), "generation": "new"}, row(3)])
         assert sorted(store.items("k1")) == ["i1", "i2", "i3"]
+        assert store.items("k1")["i2"]["generation"] == "new"
         assert set(store.items("k1", ["i1", "i9"])) == {"i1"}
         assert store.evaluation("k1").spec == {"a": 1}
     with Store(tmp_path / "s.sqlite") as again:  # persisted, schema already there

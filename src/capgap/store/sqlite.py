@@ -3,7 +3,7 @@
 The store is the contract between running and reporting: whatever a run produces lands here, and reports
 are built from it alone. Rows are written per batch in short transactions (WAL mode), so an interrupted
 evaluation keeps what it finished, and two processes sharing a file never corrupt it: SQLite serialises
-writers, and `INSERT OR IGNORE` on the (evaluation, item) key makes a duplicated batch harmless.
+writers, and the (evaluation, item) primary key makes a duplicated batch harmless.
 """
 
 from __future__ import annotations
@@ -173,7 +173,9 @@ class Store:
         values = [(*(r[c] for c in ITEM_COLUMNS), now) for r in rows]
         with self.transaction():
             self._conn.executemany(
-                f"INSERT OR IGNORE INTO eval_items (eval_key, {', '.join(ITEM_COLUMNS)}, created_at) "
+                # REPLACE: a row regenerated because its item changed supersedes the stale one; a batch two
+                # processes both wrote is the same row either way.
+                f"INSERT OR REPLACE INTO eval_items (eval_key, {', '.join(ITEM_COLUMNS)}, created_at) "
                 f"VALUES (?, {', '.join('?' * len(ITEM_COLUMNS))}, ?)",
                 [(eval_key, *v) for v in values])
 
