@@ -55,6 +55,9 @@ def test_tiny_grid_runs_and_resumes_from_the_store(tiny_model, tiny_plain_model,
         test_ids = set(store.items(cells[0]["pre_eval_key"]))
         trained = {i for c in cells for i in json.loads(c["train_item_ids_json"])}
         assert not test_ids & trained  # no test item in any training set
+        skipped = [c for c in store.study.cells("tiny") if c["status"] == "skipped"]
+        assert all(c["n_train"] == 0 for c in skipped)  # e.g. a teacher with no correct rationale
+        assert len(cells) + len(skipped) == 4  # every (teacher, protocol) is recorded
         teachers = {t["teacher"]: t for t in store.study.teachers("tiny")}
         assert teachers["gold"]["accuracy"] == 1.0 and teachers["tutor"]["params"] > 0
     again = capgap("run", str(config), "--store", str(store_path))

@@ -139,9 +139,13 @@ def run_cell(ctx: CellContext, teacher: TeacherRationales, protocol: str, seed: 
     key = cell_key(ctx.config, ctx.st, ctx.student, teacher, protocol, seed, [e.item_id for e in examples])
     row = ctx.store.study.cell(key) or {}
     label = f"{ctx.student.spec} <- {teacher.teacher} ({protocol}, seed {seed})"
-    if not examples:
+    if not examples:  # recorded too: "0 training examples" is a finding about this teacher and protocol
         log(f"  [skip]   {label}: no training examples under this protocol")
-        return {}
+        row = {"cell_key": key, "study": ctx.config.name, "task": ctx.st.name, "student": ctx.student.spec,
+               "teacher": teacher.teacher, "protocol": protocol, "seed": seed, "status": "skipped", "n_train": 0,
+               "pre_eval_key": ctx.pre_key, "training_json": json.dumps(asdict(ctx.config.training))}
+        ctx.store.study.save_cell(row)
+        return row
     if row.get("status") == "done":
         log(f"  [stored] {label}")
         return row
