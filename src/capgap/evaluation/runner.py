@@ -3,9 +3,8 @@
 An evaluation is keyed by a hash of everything that determines its generations: the task's data, the
 model's fingerprint, the prompt, the decoding and the dtype. Answer extraction is not in the key: rows
 record the extraction version that scored them, and rows from an older one are re-scored from the stored
-generation when read. Asking again returns stored
-rows without loading the model; items not yet stored (a larger --limit, an interrupted run) are generated
-and stored batch by batch.
+generation when read. Asking again returns stored rows without loading the model; items not yet stored (a
+larger --limit, an interrupted run) are generated and stored batch by batch.
 """
 
 from __future__ import annotations
@@ -111,7 +110,8 @@ def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: Prom
         source = resolve(model)
         name, fingerprint, dtype = model, source.fingerprint(), resolve_dtype(dtype)
     key, spec = evaluation_key(task, fingerprint, prompt, decoding, dtype)
-    store.register_evaluation(EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, versions()))
+    if store.evaluation(key) is None:  # versions() imports transformers: not worth it on a store hit
+        store.register_evaluation(EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, versions()))
     stored = store.items(key, [it.id for it in task.items])
     _rescore_stale(task, stored, store, key)
     missing = [it for it in task.items

@@ -44,7 +44,6 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding, *, stop: 
     interrupted run loses at most one batch). Chat prompts already hold their special tokens, hence
     `add_special_tokens=False` for them.
     """
-
     encoded = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     results: list[Generation | None] = [None] * len(prompts)

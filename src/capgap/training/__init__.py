@@ -1,5 +1,5 @@
 """Student training: tokenization identical to evaluation, TRL SFTTrainer with LoRA or full fine-tuning."""
 
-from capgap.training.sft import TrainResult, directory_fingerprint, tokenize_examples, train
+from capgap.training.sft import TrainResult, tokenize_examples, train
 
-__all__ = ["TrainResult", "directory_fingerprint", "tokenize_examples", "train"]
+__all__ = ["TrainResult", "tokenize_examples", "train"]

@@ -8,7 +8,6 @@ loss is on the completion only and no template is applied twice.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -46,7 +45,7 @@ def tokenize_examples(tokenizer, prompts: list[str], completions: list[str], *, 
     return rows
 
 
-def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, use_bf16: bool, n_rows: int):
+def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, use_bf16: bool):
     from trl import SFTConfig
 
     budget = {"max_steps": cfg.steps} if cfg.epochs is None else {"num_train_epochs": cfg.epochs}
@@ -86,7 +85,7 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     start = time.perf_counter()
     staging = out_dir.with_name(out_dir.name + f".{os.getpid()}.tmp")
     model = _model_for_training(base_dir, cfg, use_bf16)
-    args = _trainer_args(cfg, seed, staging / "trainer", use_bf16, len(rows))
+    args = _trainer_args(cfg, seed, staging / "trainer", use_bf16)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # capgap reports progress itself; the loss curve goes to the store
     trainer.train()
@@ -102,13 +101,3 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     return TrainResult(out_dir, trainer.state.global_step, cfg.batch_size * cfg.grad_accum, len(rows),
                        int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve)
 
-
-def directory_fingerprint(directory: Path) -> str:
-    h = hashlib.sha256()
-    for f in sorted(directory.iterdir()):
-        if f.is_file():
-            h.update(f.name.encode())
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-    return h.hexdigest()[:20]
