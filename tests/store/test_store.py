@@ -51,6 +51,25 @@ def test_two_processes_write_one_store_without_corruption(tmp_path):
         assert sorted(store.items("k1")) == sorted(f"i{i}" for i in range(300))
 
 
+def _opener(path: str, barrier) -> None:
+    barrier.wait()
+    Store(path).close()
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
+    # Regression: switching a fresh file to WAL answered "database is locked" at once to the loser of the race.
+    ctx = mp.get_context("fork")
+    for attempt in range(20):
+        path = str(tmp_path / f"race{attempt}.sqlite")
+        barrier = ctx.Barrier(6)
+        procs = [ctx.Process(target=_opener, args=(path, barrier)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6
+
+
 def test_a_file_that_is_not_a_store_is_reported(tmp_path):
     bad = tmp_path / "notes.sqlite"
     bad.write_text("this is not a database" * 100)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from capgap.errors import CapgapError
 
+_BUSY_SECONDS = 60  # how long a writer waits for another process before giving up
 SCHEMA_VERSION = 2  # 2 added the study tables (created on open for older stores)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,14 +110,27 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA busy_timeout=60000")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            self._conn = sqlite3.connect(self.path, timeout=_BUSY_SECONDS, isolation_level=None)
+            self._open()
         except sqlite3.DatabaseError as e:
             raise CapgapError(f"results store {self.path} cannot be opened ({e}); pass --store with a "
                               "capgap store file or a new path") from None
+
+    def _open(self) -> None:
+        # Switching a new file to WAL takes an exclusive lock and SQLite answers "database is locked" at once,
+        # without its busy handler, when another process is doing the same: retry until the deadline.
+        deadline = time.monotonic() + _BUSY_SECONDS
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute(f"PRAGMA busy_timeout={_BUSY_SECONDS * 1000}")
+                self._conn.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+                return
+            except sqlite3.OperationalError as e:
+                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         with self.transaction():
