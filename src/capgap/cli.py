@@ -3,6 +3,7 @@
     capgap eval --model smollm2-135m-instruct --task svamp --data ../shared/data/svamp/SVAMP.json --limit 50
     capgap run [CONFIG]          # a distillation study; no CONFIG: the embedded quickstart
     capgap validate CONFIG
+    capgap report capgap-results/quickstart --format html   # from the store alone
     capgap models
     capgap tasks
 
@@ -56,6 +57,14 @@ def _add_study_parsers(sub) -> None:
     run.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     run.add_argument("--run-dir", type=Path, help="checkpoints folder (default: capgap-results/STUDY)")
     run.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
+    report = sub.add_parser("report", help="build a report (verdicts, capacity gap, recommendation) from a store")
+    report.add_argument("source", nargs="?", default=str(DEFAULT_STORE),
+                        help=f"a results store, its folder, or a study's run folder (default {DEFAULT_STORE})")
+    report.add_argument("--format", default="html", choices=["html", "md", "json"])
+    report.add_argument("-o", "--output", type=Path, help="file to write (default: report.FORMAT in the run folder "
+                        "or beside the store)")
+    report.add_argument("--study", help="only this study (default: every study in the store)")
+    report.add_argument("--resamples", type=int, default=10_000, help="paired bootstrap resamples per CI")
     validate = sub.add_parser("validate", help="check a study YAML and its data; list every problem")
     validate.add_argument("config", help="study YAML")
     validate.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
@@ -155,6 +164,7 @@ def _config_path(config: str | None) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from capgap.config import load_config
+    from capgap.report import write_reports
     from capgap.store import Store
     from capgap.study.runner import run_study
     from capgap.study.table import study_tables
@@ -165,6 +175,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Store(args.store) as store:
         run_study(config, store, run_dir)
         print(study_tables(store, config.name))
+        paths = write_reports(store, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")},
+                              config.name)
+    print(f"report: {paths[0]} (also {paths[1].name}, {paths[2].name}; rebuild with `capgap report {run_dir}`)")
+    return 0
+
+
+def _report_source(source: Path) -> tuple[Path, str | None, Path]:
+    """(store file, study or None, default output folder) for a store, its folder, or a study's run folder."""
+    if source.is_file():
+        return source, None, source.parent
+    if (source / DEFAULT_STORE.name).is_file():
+        return source / DEFAULT_STORE.name, None, source
+    if (source.parent / DEFAULT_STORE.name).is_file() and source.is_dir():
+        return source.parent / DEFAULT_STORE.name, source.name, source
+    raise CapgapError(f"{source} is not a capgap results store, the folder of one, or a study's run folder; pass "
+                      f"the store file (default {DEFAULT_STORE}) written by `capgap run`")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from capgap.report import write_reports
+    from capgap.store import Store
+
+    if args.resamples < 100:
+        raise CapgapError(f"--resamples must be at least 100, got {args.resamples}")
+    store_path, study, folder = _report_source(Path(args.source))
+    output = args.output or folder / f"report.{args.format}"
+    with Store(store_path) as store:
+        write_reports(store, {args.format: output}, args.study or study, resamples=args.resamples)
+    print(f"report: {output}")
     return 0
 
 
@@ -182,7 +221,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"eval": cmd_eval, "models": cmd_models, "tasks": cmd_tasks, "run": cmd_run, "validate": cmd_validate}
+COMMANDS = {"eval": cmd_eval, "models": cmd_models, "tasks": cmd_tasks, "run": cmd_run, "validate": cmd_validate,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,13 @@ def test_tiny_grid_runs_and_resumes_from_the_store(tiny_model, tiny_plain_model,
         assert len(cells) + len(skipped) == 4  # every (teacher, protocol) is recorded
         teachers = {t["teacher"]: t for t in store.study.teachers("tiny")}
         assert teachers["gold"]["accuracy"] == 1.0 and teachers["tutor"]["params"] > 0
+    report = json.loads((tmp_path / "tiny" / "report.json").read_text())  # `capgap run` ends with the report
+    assert f"report: {tmp_path / 'tiny' / 'report.html'}" in first.stdout
+    (study,) = report["studies"]
+    assert {(g["teacher"], g["protocol"]) for g in study["cells"]} == {(c["teacher"], c["protocol"]) for c in
+                                                                       cells + skipped}
+    assert all(g["verdict"] in ("improves", "degrades", "no detectable change", "not trained") for g in study["cells"])
+    assert (tmp_path / "tiny" / "report.md").is_file() and (tmp_path / "tiny" / "report.html").is_file()
     again = capgap("run", str(config), "--store", str(store_path))
     assert again.returncode == 0 and "[train]" not in again.stderr and "[stored]" in again.stderr
     assert again.stdout == first.stdout  # the table is rebuilt from the store alone

@@ -223,6 +223,13 @@ class StudyTables:
             self._conn.execute("INSERT OR REPLACE INTO studies VALUES (?,?,?,?)",
                                (study, json.dumps(config, sort_keys=True), json.dumps(versions), time.time()))
 
+    def studies(self) -> list[dict]:
+        """Every study in the store: name, resolved config, versions, last update (oldest first)."""
+        cursor = self._conn.execute("SELECT study, config_json, versions_json, updated_at FROM studies "
+                                    "ORDER BY updated_at")
+        return [{"study": r[0], "config": json.loads(r[1]), "versions": json.loads(r[2]), "updated_at": r[3]}
+                for r in cursor]
+
     def save_teacher(self, row: dict, rationales: Iterable[tuple]) -> None:
         """A teacher's summary and its rationales (study, task, teacher, item_id, sample, text, answer, correct)."""
         with self._store.transaction():

@@ -171,8 +171,9 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
                            progress=sys.stderr.isatty())
             log(f"student {spec}: pre-distillation accuracy {100 * pre.accuracy:.1f}% on {pre.n} test items")
             ctx = CellContext(config, st, student, store, run_dir, pre.eval_key)
-            for protocol in config.protocols:
-                for teacher in teachers:
-                    examples = training_examples(protocol, teacher, teachers)
-                    for seed in config.seeds:
-                        run_cell(ctx, teacher, protocol, seed, examples)
+            # Seed-major: a whole pass over teachers x protocols comes before extra seeds, so an interrupted
+            # study already compares every teacher.
+            for seed in config.seeds:
+                for protocol in config.protocols:
+                    for teacher in teachers:
+                        run_cell(ctx, teacher, protocol, seed, training_examples(protocol, teacher, teachers))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from capgap.analysis.cells import current_cells
 from capgap.store import Store
 
 
@@ -17,8 +18,9 @@ def _accuracy(store: Store, eval_key: str | None, item_ids: list[str] | None = N
 def study_tables(store: Store, study: str) -> str:
     """Markdown: teacher, protocol, teacher accuracy, #training examples, pre, post (mean over seeds), gain."""
     teachers = {(t["task"], t["teacher"]): t for t in store.study.teachers(study)}
+    config = next((s["config"] for s in store.study.studies() if s["study"] == study), {})
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for cell in store.study.cells(study):
+    for cell in current_cells(store.study.cells(study), config):
         if cell["status"] == "done":
             groups[(cell["task"], cell["student"], cell["teacher"], cell["protocol"])].append(cell)
     out = []

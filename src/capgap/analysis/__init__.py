@@ -1,0 +1,61 @@
+"""Verdicts from the store alone: paired statistics, capacity-gap analysis, rankings, recommendations."""
+
+from __future__ import annotations
+
+import time
+
+from capgap.analysis.capacity import capacity_gap
+from capgap.analysis.cells import VERDICTS, group_cells
+from capgap.analysis.ranking import between_protocols, post_vs_gain
+from capgap.analysis.recommend import recommend
+from capgap.analysis.stats import ALPHA, POWER, RESAMPLES
+from capgap.errors import CapgapError
+from capgap.store import Store
+
+ANALYSIS_VERSION = 1  # bump when a key of the JSON report changes meaning
+
+__all__ = ["ANALYSIS_VERSION", "VERDICTS", "analyse_store", "analyse_study", "public"]
+
+
+def analyse_study(store: Store, study: dict, resamples: int = RESAMPLES) -> dict:
+    """Everything the report shows about one study (a row of `store.study.studies()`)."""
+    groups = group_cells(store, study, resamples)
+    training = study["config"].get("training", {})
+    return {
+        "study": study["study"],
+        "config": study["config"],
+        "versions": study["versions"],
+        "budget": {"steps": training.get("steps"), "epochs": training.get("epochs"),
+                   "effective_batch": (training.get("batch_size") or 0) * (training.get("grad_accum") or 1),
+                   "matched": training.get("epochs") is None},
+        "teachers": store.study.teachers(study["study"]),
+        "cells": groups,
+        "recommendations": recommend(groups, resamples),
+        "capacity_gap": capacity_gap(groups),
+        "rank_flips": {"post_vs_gain": post_vs_gain(groups), "between_protocols": between_protocols(groups)},
+    }
+
+
+def analyse_store(store: Store, study: str | None = None, resamples: int = RESAMPLES) -> dict:
+    """The analysis of every study in the store, or of the one named."""
+    studies = store.study.studies()
+    names = [s["study"] for s in studies]
+    if study is not None:
+        if study not in names:
+            raise CapgapError(f"study '{study}' is not in {store.path}; studies there: {', '.join(names) or 'none'}")
+        studies = [s for s in studies if s["study"] == study]
+    if not studies:
+        raise CapgapError(f"{store.path} holds no study yet; run `capgap run CONFIG` first")
+    return {"capgap_report": ANALYSIS_VERSION, "store": str(store.path), "created_at": time.time(),
+            "settings": {"alpha": ALPHA, "power": POWER, "bootstrap_resamples": resamples,
+                         "correction": "Holm across the teachers of each (task, student, protocol)"},
+            "studies": [analyse_study(store, s, resamples) for s in studies]}
+
+
+def public(value):
+    """The analysis without its private per-item arrays (keys starting with '_'): what JSON carries."""
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    return value

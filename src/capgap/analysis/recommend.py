@@ -1,0 +1,70 @@
+"""The recommendation per task x student: the teacher (and data protocol) to use, or not to distil at all.
+
+Only a teacher whose gain survives Holm's correction ("improves") can be recommended. The winner is the
+improving cell with the largest gain; its confidence is the paired bootstrap of its post-distillation
+accuracy against the runner-up's on the same items (how often, and by how much, it stays ahead).
+"""
+
+from __future__ import annotations
+
+from capgap.analysis import stats
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.1f} pp"
+
+
+def _ci(ci: list[float]) -> str:
+    return f"[{_pp(ci[0])}, {_pp(ci[1])}]"
+
+
+def _versus(best: dict, other: dict, resamples: int) -> dict:
+    a, b = best["_items"], other["_items"]
+    common = sorted(set(a["ids"]) & set(b["ids"]))
+    ia, ib = [a["ids"].index(i) for i in common], [b["ids"].index(i) for i in common]
+    draws = stats.bootstrap_difference(a["post"][:, ia], b["post"][:, ib], resamples=resamples, seed=1)
+    return {"runner_up": other["teacher"], "runner_up_protocol": other["protocol"],
+            "difference": float(best["post_accuracy"] - other["post_accuracy"]),
+            "difference_ci95": list(stats.percentile_ci(draws)), "p_better": float((draws > 0).mean())}
+
+
+def _recommend_one(task: str, student: str, cells: list[dict], resamples: int) -> dict:
+    ranked = sorted(cells, key=lambda g: (-g["gain"], g["teacher"], g["protocol"]))
+    improving = [g for g in ranked if g["verdict"] == "improves"]
+    base = {"task": task, "student": student, "pre_accuracy": ranked[0]["pre_accuracy"],
+            "n_items": ranked[0]["n_items"], "n_cells": len(ranked)}
+    if not improving:
+        top = ranked[0]
+        return {**base, "teacher": None, "protocol": None, "confidence": None,
+                "decision": "do not distil: no teacher beats the baseline detectably",
+                "evidence": (f"best point estimate {top['teacher']} ({top['protocol']}) {_pp(top['gain'])}, 95% CI "
+                             f"{_ci(top['ci95'])}, Holm p={top['p_holm']:.3f}; this test set detects gains of "
+                             f"about {100 * top['mde']:.1f} pp or more (80% power)")}
+    best = improving[0]
+    others = [g for g in ranked if g is not best]
+    versus = _versus(best, others[0], resamples) if others else None
+    if versus is None:
+        confidence = "the only cell"
+    elif versus["difference_ci95"][0] > 0:
+        confidence = f"clearly ahead of {versus['runner_up']} ({versus['runner_up_protocol']})"
+    else:
+        confidence = (f"not separable from {versus['runner_up']} ({versus['runner_up_protocol']}): ahead in "
+                      f"{100 * versus['p_better']:.0f}% of bootstrap resamples")
+    evidence = (f"gain {_pp(best['gain'])} over the baseline's {100 * best['pre_accuracy']:.1f}% "
+                f"(95% CI {_ci(best['ci95'])}, Holm p={best['p_holm']:.3g}, {len(best['seeds'])} seed(s), "
+                f"{best['n_items']} items)")
+    if versus:
+        evidence += (f"; vs runner-up {versus['runner_up']}: {_pp(versus['difference'])} "
+                     f"(95% CI {_ci(versus['difference_ci95'])})")
+    return {**base, "teacher": best["teacher"], "protocol": best["protocol"], "confidence": confidence,
+            "versus_runner_up": versus, "decision": f"distil from {best['teacher']} ({best['protocol']} data)",
+            "evidence": evidence}
+
+
+def recommend(groups: list[dict], resamples: int = stats.RESAMPLES) -> list[dict]:
+    out = []
+    for task, student in sorted({(g["task"], g["student"]) for g in groups}):
+        cells = [g for g in groups if (g["task"], g["student"]) == (task, student) and g["gain"] is not None]
+        if cells:
+            out.append(_recommend_one(task, student, cells, resamples))
+    return out

@@ -1,0 +1,66 @@
+"""The report as one self-contained HTML file: inline CSS, figures embedded as PNG data URIs."""
+
+from __future__ import annotations
+
+from html import escape
+
+from capgap.report import tables
+from capgap.report.plots import figures
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#1f2328}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right}
+th{background:#f6f8fa} td:nth-child(-n+3){text-align:left}
+.rec{border-left:4px solid #0969da;background:#f6f8fa;padding:.6em 1em;margin:1em 0}
+.improves{color:#1a7f37;font-weight:600} .degrades{color:#cf222e;font-weight:600}
+img{max-width:100%;border:1px solid #d0d7de;margin:.5em 0}
+.note{color:#57606a;font-size:13px}
+"""
+
+
+def _table(table: tables.Table) -> str:
+    header, rows = table
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{escape(c)}">{escape(c)}</td>' if c in ("improves", "degrades")
+                         else f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figures(study: dict) -> str:
+    out = []
+    for anchor, (title, uri) in figures(study).items():
+        body = (f'<img id="fig-{anchor}" alt="{escape(title)}" src="{uri}">' if uri
+                else '<p class="note">nothing to draw yet</p>')
+        out.append(f"<h3>{escape(title)}</h3>{body}")
+    return "".join(out)
+
+
+def render_study(study: dict) -> str:
+    out = [f"<h2>Study <code>{escape(study['study'])}</code></h2>",
+           f"<p>Budget: {escape(tables.budget_line(study))}.</p><h3>Recommendation</h3>"]
+    for r in study["recommendations"]:
+        confidence = f" — {escape(r['confidence'])}" if r["confidence"] else ""
+        out.append(f'<div class="rec"><b>{escape(r["task"])} · {escape(r["student"])}: {escape(r["decision"])}</b>'
+                   f"{confidence}.<br>{escape(r['evidence'])}.</div>")
+    out += ["<h3>Gains over the pre-distillation baseline</h3>", _table(tables.cells_table(study))]
+    seeds = tables.seeds_table(study)
+    if seeds:
+        out += ["<p>Per-seed gains:</p>", _table(seeds)]
+    out.append("<h3>Capacity gap</h3>")
+    for c in study["capacity_gap"]:
+        out += [f"<p><b>{escape(c['task'])} · {escape(c['protocol'])}.</b> {escape(c['sentence'])}</p>",
+                _table(tables.spearman_table(c)),
+                "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.regression_lines(c)) + "</ul>"]
+    out += ["<h3>Rankings: post-only vs gain, and between protocols</h3>",
+            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.flips_lines(study)) + "</ul>",
+            _figures(study)]
+    return "".join(out)
+
+
+def render(analysis: dict) -> str:
+    body = "".join(render_study(study) for study in analysis["studies"])
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>capgap report</title><style>{_CSS}</style>"
+            f"</head><body><h1>capgap report</h1><p class='note'>{escape(tables.method_line(analysis))}</p>"
+            f"{body}</body></html>\n")

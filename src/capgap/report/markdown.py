@@ -1,0 +1,37 @@
+"""The report as Markdown: every table and sentence of the HTML report, without the figures."""
+
+from __future__ import annotations
+
+from capgap.report import tables
+
+
+def _table(table: tables.Table) -> list[str]:
+    header, rows = table
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows), ""]
+
+
+def render_study(study: dict) -> list[str]:
+    out = [f"## Study `{study['study']}`", "", f"Budget: {tables.budget_line(study)}.", "", "### Recommendation", ""]
+    for r in study["recommendations"]:
+        confidence = f" — {r['confidence']}" if r["confidence"] else ""
+        out += [f"- **{r['task']} · {r['student']}: {r['decision']}**{confidence}. {r['evidence']}.", ""]
+    out += ["### Gains over the pre-distillation baseline", ""]
+    out += _table(tables.cells_table(study))
+    seeds = tables.seeds_table(study)
+    if seeds:
+        out += ["Per-seed gains:", "", *_table(seeds)]
+    out += ["### Capacity gap", ""]
+    for c in study["capacity_gap"]:
+        out += [f"**{c['task']} · {c['protocol']}.** {c['sentence']}", "", *_table(tables.spearman_table(c))]
+        out += [f"- {line}" for line in tables.regression_lines(c)] + [""]
+    out += ["### Rankings: post-only vs gain, and between protocols", ""]
+    out += [f"- {line}" for line in tables.flips_lines(study)] + [""]
+    return out
+
+
+def render(analysis: dict) -> str:
+    out = ["# capgap report", "", tables.method_line(analysis), ""]
+    for study in analysis["studies"]:
+        out += render_study(study)
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,108 @@
+"""The report's tables as (header, rows) of strings, shared by the Markdown and HTML renderers."""
+
+from __future__ import annotations
+
+Table = tuple[list[str], list[list[str]]]
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def pp(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.1f}"
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "-" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+
+
+def _p(p: float | None) -> str:
+    return "-" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+
+
+def _params(n: float | None) -> str:
+    if not n:
+        return "?"
+    return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.3g}M"
+
+
+def cells_table(study: dict) -> Table:
+    header = ["student", "teacher", "protocol", "teacher acc", "teacher size", "#train", "steps x batch", "seeds",
+              "pre", "post", "gain (pp)", "95% CI (pp)", "p McNemar", "p Holm", "MDE (pp)", "verdict"]
+    rows = []
+    for g in study["cells"]:
+        trained = g["gain"] is not None
+        budget = f"{g.get('steps')} x {g.get('effective_batch')}" if trained else "-"
+        rows.append([g["student"], g["teacher"], g["protocol"], pct(g["teacher_accuracy"]),
+                     _params(g["teacher_params"]), str(g["n_train"]), budget, str(len(g["seeds"])),
+                     pct(g["pre_accuracy"]), pct(g["post_accuracy"]), pp(g["gain"]), _ci(g["ci95"]),
+                     _p(g["p_mcnemar"]), _p(g.get("p_holm")), f"{100 * g['mde']:.1f}" if trained else "-",
+                     g["verdict"]])
+    return header, rows
+
+
+def seeds_table(study: dict) -> Table | None:
+    """Per-seed gains, only when some cell has more than one seed."""
+    multi = [g for g in study["cells"] if g["gain"] is not None and len(g["seeds"]) > 1]
+    if not multi:
+        return None
+    header = ["student", "teacher", "protocol", "gain by seed (pp)", "mean", "SD across seeds"]
+    rows = [[g["student"], g["teacher"], g["protocol"],
+             ", ".join(f"s{s}: {pp(x)}" for s, x in zip(g["seeds"], g["gain_by_seed"], strict=True)),
+             pp(g["gain"]), f"{100 * g['gain_sd']:.1f}"] for g in multi]
+    return header, rows
+
+
+def spearman_table(capacity: dict) -> Table:
+    header = ["factor", "n", "Spearman rho", "p"]
+    rows = [[c["label"], str(c["n"]), "-" if c["rho"] is None else f"{c['rho']:+.2f}", _p(c["p"])]
+            for c in capacity["spearman"].values()]
+    return header, rows
+
+
+def regression_lines(capacity: dict) -> list[str]:
+    lines = []
+    for r in capacity["regressions"]:
+        terms = " + ".join(r["regressors"])
+        if "skipped" in r:
+            lines.append(f"gain ~ {terms}: not fitted ({r['skipped']})")
+            continue
+        coefs = ", ".join(f"{k} {v:+.2f}" for k, v in r["coef_pp_per_sd"].items())
+        r2 = "n/a" if r["r2"] is None else f"{r['r2']:.2f}"
+        lines.append(f"gain ~ {terms} (n={r['n']}, {r['dof']} residual dof): pp per SD {coefs}; R² {r2}")
+    return lines
+
+
+def flips_lines(study: dict) -> list[str]:
+    lines = []
+    for c in study["rank_flips"]["post_vs_gain"]:
+        tau = "n/a" if c["kendall_tau"] is None else f"{c['kendall_tau']:.2f}"
+        flips = "; ".join(f"{a} / {b}" for a, b in c["flips"]) or "none"
+        lines.append(f"{c['task']} · {c['protocol']}: post-only vs gain ranking: Kendall tau {tau}; flipped pairs: "
+                     f"{flips}. A post-only leaderboard's upper half ({', '.join(c['post_only_helpful'])}) "
+                     f"includes {len(c['post_only_helpful_but_worse'])} teacher(s) whose student got worse "
+                     f"({len(c['post_only_helpful_but_detectably_worse'])} detectably); "
+                     f"{c['n_worse_than_baseline']} of {c['n']} cells are below the baseline.")
+    for c in study["rank_flips"]["between_protocols"]:
+        tau = "n/a" if c["kendall_tau"] is None else f"{c['kendall_tau']:.2f}"
+        flips = "; ".join(f"{a} / {b}" for a, b in c["flips"]) or "none"
+        lines.append(f"{c['task']} · {c['student']}: ranking by gain under {c['by'][0]} vs {c['by'][1]}: "
+                     f"Kendall tau {tau}; flipped pairs: {flips}.")
+    return lines
+
+
+def budget_line(study: dict) -> str:
+    b = study["budget"]
+    if b["matched"]:
+        return f"{b['steps']} optimizer steps x effective batch {b['effective_batch']} for every teacher (matched)"
+    return (f"{b['epochs']} epoch(s) x effective batch {b['effective_batch']}: NOT matched, teachers with more "
+            "examples got more steps")
+
+
+def method_line(analysis: dict) -> str:
+    s = analysis["settings"]
+    return (f"Store {analysis['store']}. Gains are post − pre on the same test items (strict extraction); 95% CIs "
+            f"from a paired bootstrap ({s['bootstrap_resamples']:,} resamples over items and seeds); exact McNemar "
+            f"tests (a paired sign-flip test for cells with several seeds), {s['correction']}, α={s['alpha']}; "
+            f"MDE = the smallest gain detected with {100 * s['power']:.0f}% power at this test-set size.")

@@ -1,0 +1,123 @@
+"""Verdicts, recommendations, capacity-gap and ranking analyses on simulated studies in a real store."""
+
+import json
+
+import pytest
+
+from capgap.analysis import analyse_store
+from capgap.errors import CapgapError
+from capgap.store import Store
+from tests.analysis.sim import TRAINING, write_study
+
+STUDENT = {"small": {"pre": 0.3, "params": 1e8}}
+TEACHERS = {"best": {"params": 8e9, "accuracy": 0.95}, "good": {"params": 7e10, "accuracy": 0.9},
+            "flat": {"params": 5e11, "accuracy": 0.8}, "harmful": {"params": 1e12, "accuracy": 0.6}}
+
+
+def analyse(tmp_path, **kwargs):
+    with Store(tmp_path / "s.sqlite") as store:
+        write_study(store, "sim", **kwargs)
+        return analyse_store(store, resamples=2000)["studies"][0]
+
+
+def by_teacher(study):
+    return {g["teacher"]: g for g in study["cells"]}
+
+
+def test_the_known_best_teacher_is_recommended_and_verdicts_follow_the_truth(tmp_path):
+    gains = {("small", "best", "own-correct"): 0.15, ("small", "good", "own-correct"): 0.05,
+             ("small", "flat", "own-correct"): 0.0, ("small", "harmful", "own-correct"): -0.12}
+    study = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains, seeds=2, n_items=400)
+    cells = by_teacher(study)
+    assert cells["best"]["verdict"] == "improves" and cells["harmful"]["verdict"] == "degrades"
+    assert cells["flat"]["verdict"] == "no detectable change"
+    assert cells["best"]["gain"] == pytest.approx(0.15, abs=0.01)
+    assert cells["best"]["ci95"][0] < cells["best"]["gain"] < cells["best"]["ci95"][1]
+    assert all(c["p_holm"] >= c["p_mcnemar"] and c["holm_family_size"] == 4 for c in cells.values())
+    assert cells["best"]["test"].startswith("paired sign-flip") and len(cells["best"]["p_mcnemar_by_seed"]) == 2
+    (rec,) = study["recommendations"]
+    assert (rec["teacher"], rec["protocol"]) == ("best", "own-correct")
+    assert rec["versus_runner_up"]["runner_up"] == "good" and rec["versus_runner_up"]["difference_ci95"][0] > 0
+    assert rec["confidence"].startswith("clearly ahead of good")
+
+
+def test_when_no_teacher_helps_the_recommendation_says_do_not_distil(tmp_path):
+    gains = {("small", "best", "own-correct"): 0.01, ("small", "good", "own-correct"): -0.03,
+             ("small", "harmful", "own-correct"): -0.10}
+    study = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains)
+    (rec,) = study["recommendations"]
+    assert rec["teacher"] is None and rec["decision"].startswith("do not distil")
+    assert "detects gains of about" in rec["evidence"]
+    assert by_teacher(study)["harmful"]["verdict"] == "degrades"
+
+
+def test_a_small_test_set_reports_a_large_minimal_detectable_effect(tmp_path):
+    gains = {("small", "best", "own-correct"): 0.05}
+    small = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains, n_items=40)
+    big = analyse(tmp_path / "big", students=STUDENT, teachers=TEACHERS, gains=gains, n_items=1000)
+    assert by_teacher(small)["best"]["mde"] > 2 * by_teacher(big)["best"]["mde"]
+    assert by_teacher(small)["best"]["verdict"] == "no detectable change"
+
+
+def test_capacity_gap_sentence_follows_which_factor_orders_the_gains(tmp_path):
+    # Gains rise with teacher accuracy; the size ratio is shuffled against them.
+    sizes, n_train = [3, 1, 4, 0, 5, 2], [150, 90, 120, 200, 110, 130]
+    teachers = {f"t{i}": {"params": 10 ** (9 + sizes[i]), "accuracy": 0.5 + 0.08 * i, "n_train": n_train[i]}
+                for i in range(6)}
+    gains = {("small", f"t{i}", "own-correct"): 0.03 * i for i in range(6)}
+    study = analyse(tmp_path, students=STUDENT, teachers=teachers, gains=gains, n_items=600)
+    (cap,) = study["capacity_gap"]
+    assert cap["spearman"]["teacher_accuracy"]["rho"] == pytest.approx(1.0)
+    assert abs(cap["spearman"]["log_size_ratio"]["rho"]) < 0.5
+    assert cap["sentence"].startswith("The capacity gap does not dominate here")
+    full = cap["regressions"][0]
+    assert full["n"] == 6 and full["dof"] == 2 and full["r2"] > 0.9
+    # Now the size ratio orders the gains and accuracy is flat: the sentence must say so.
+    teachers = {f"t{i}": {"params": 10 ** (9 + i / 2), "accuracy": 0.9, "n_train": 100} for i in range(6)}
+    study = analyse(tmp_path / "b", students=STUDENT, teachers=teachers, gains=gains, n_items=600)
+    assert study["capacity_gap"][0]["sentence"].startswith("The capacity gap is the strongest ordering factor")
+
+
+def test_unknown_sizes_leave_the_capacity_gap_unjudged(tmp_path):
+    teachers = {"a": {"params": None}, "b": {"params": None}, "c": {"params": 1e10}}
+    gains = {("small", t, "own-correct"): g for t, g in zip("abc", (0.02, 0.04, 0.06), strict=True)}
+    study = analyse(tmp_path, students=STUDENT, teachers=teachers, gains=gains)
+    assert study["capacity_gap"][0]["sentence"].startswith("The capacity gap cannot be judged here: only 1 of 3")
+
+
+def test_rank_flips_between_protocols_and_post_only_reporting_across_students(tmp_path):
+    students = {"strong": {"pre": 0.6, "params": 1e9}, "weak": {"pre": 0.2, "params": 1e8}}
+    gains = {("strong", "best", "a"): -0.06, ("strong", "good", "a"): -0.02,
+             ("weak", "best", "a"): 0.15, ("weak", "good", "a"): 0.10,
+             ("strong", "best", "b"): 0.04, ("strong", "good", "b"): -0.02}
+    study = analyse(tmp_path, students=students, teachers=TEACHERS, gains=gains, n_items=500)
+    post_vs_gain = {c["protocol"]: c for c in study["rank_flips"]["post_vs_gain"]}["a"]
+    # strong-student cells top the post-only ranking though both got worse
+    assert set(post_vs_gain["ranking"]["post"][:2]) == {"best -> strong", "good -> strong"}
+    assert post_vs_gain["ranking"]["gain"][:2] == ["best -> weak", "good -> weak"]
+    assert post_vs_gain["kendall_tau"] < 0 and len(post_vs_gain["flips"]) == 4
+    assert set(post_vs_gain["post_only_helpful_but_worse"]) == {"best -> strong", "good -> strong"}
+    (between,) = study["rank_flips"]["between_protocols"]
+    assert between["student"] == "strong" and between["flips"] == [["best", "good"]]
+    assert between["kendall_tau"] == pytest.approx(-1.0)
+
+
+def test_an_unknown_study_or_an_empty_store_is_one_clear_error(tmp_path):
+    with Store(tmp_path / "empty.sqlite") as store:
+        with pytest.raises(CapgapError, match="holds no study yet"):
+            analyse_store(store)
+        write_study(store, "sim", students=STUDENT, teachers=TEACHERS, gains={("small", "best", "x"): 0.1})
+        with pytest.raises(CapgapError, match="studies there: sim"):
+            analyse_store(store, "other")
+
+
+def test_cells_of_an_earlier_budget_or_a_dropped_teacher_are_superseded(tmp_path):
+    gains = {("small", "best", "own-correct"): 0.0, ("small", "good", "own-correct"): 0.0}
+    with Store(tmp_path / "s.sqlite") as store:
+        write_study(store, "sim", students=STUDENT, teachers=TEACHERS, gains=gains)
+        store.study.save_study("sim", {"training": TRAINING, "teachers": [{"name": "best"}]}, {})
+        stale = {**store.study.cells("sim")[0], "cell_key": "stale", "training_json": json.dumps({"steps": 1}),
+                 "post_eval_key": "sim-pre-small"}
+        store.study.save_cell(stale)
+        study = analyse_store(store, resamples=500)["studies"][0]
+    assert [(g["teacher"], g["seeds"]) for g in study["cells"]] == [("best", [0])]

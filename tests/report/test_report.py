@@ -1,0 +1,73 @@
+"""`capgap report` from a real store: HTML with every figure embedded, Markdown, JSON with the documented keys."""
+
+import base64
+import json
+import re
+
+import pytest
+
+from capgap.cli import main
+from capgap.store import Store
+from tests.analysis.sim import TRAINING, write_study
+
+TEACHERS = {"gpt": {"params": None, "accuracy": 0.98}, "llama": {"params": 7e10, "accuracy": 0.99},
+            "palm": {"params": 5.4e11, "accuracy": 0.6}}
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    store_path = tmp_path / "results" / "store.sqlite"
+    with Store(store_path) as store:
+        gains = {("smol", "gpt", "own-correct"): 0.08, ("smol", "llama", "own-correct"): 0.02,
+                 ("smol", "palm", "own-correct"): -0.05, ("smol", "gpt", "intersection"): 0.01,
+                 ("smol", "llama", "intersection"): 0.04, ("smol", "palm", "intersection"): 0.0}
+        write_study(store, "study-a", students={"smol": {"pre": 0.25, "params": 1.35e8}}, teachers=TEACHERS,
+                    gains=gains, seeds=2)
+        store.study.save_cell({"cell_key": "skip", "study": "study-a", "task": "sim", "student": "smol",
+                               "teacher": "human", "protocol": "own-correct", "seed": 0, "status": "skipped",
+                               "n_train": 0, "pre_eval_key": "study-a-pre-smol", "training_json": json.dumps(TRAINING)})
+    (tmp_path / "results" / "study-a").mkdir()
+    return tmp_path / "results" / "study-a"
+
+
+def test_html_report_is_self_contained_with_every_figure(run_dir, capsys):
+    assert main(["report", str(run_dir), "--resamples", "500"]) == 0
+    path = run_dir / "report.html"
+    assert capsys.readouterr().out.strip() == f"report: {path}"
+    html = path.read_text()
+    images = re.findall(r'<img id="fig-(\w+)" alt="[^"]*" src="data:image/png;base64,([^"]+)"', html)
+    assert [anchor for anchor, _ in images] == ["forest", "heatmap", "size", "flips", "loss"]
+    for _, data in images:
+        png = base64.b64decode(data)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert not re.search(r'(src|href)="(http|//)', html)  # nothing fetched from elsewhere
+    assert "distil from gpt (own-correct data)" in html and "not trained" in html
+
+
+def test_markdown_and_json_carry_the_same_verdicts(run_dir, tmp_path):
+    store = run_dir.parent / "store.sqlite"
+    assert main(["report", str(store), "--format", "json", "-o", str(tmp_path / "r.json"), "--resamples", "500"]) == 0
+    assert main(["report", str(store), "--format", "md", "-o", str(tmp_path / "r.md"), "--resamples", "500"]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    (study,) = report["studies"]
+    for cell in study["cells"]:
+        assert {"gain", "ci95", "p_mcnemar", "verdict", "mde", "n_items", "seeds"} <= set(cell)
+        assert not any(k.startswith("_") for k in cell)
+    assert {"recommendations", "rank_flips", "capacity_gap", "budget", "teachers"} <= set(study)
+    markdown = (tmp_path / "r.md").read_text()
+    for cell in study["cells"]:
+        if cell["gain"] is not None:
+            assert f"| smol | {cell['teacher']} | {cell['protocol']} |" in markdown
+            assert f"{100 * cell['gain']:+.1f} | " in markdown and cell["verdict"] in markdown
+    assert study["recommendations"][0]["decision"] in markdown
+    assert study["capacity_gap"][0]["sentence"] in markdown
+
+
+def test_report_reads_the_store_only_and_says_what_is_wrong(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "is not a capgap results store" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()  # nothing created
+    empty = tmp_path / "empty.sqlite"
+    Store(empty).close()
+    assert main(["report", str(empty)]) == 2
+    assert "holds no study yet" in capsys.readouterr().err
