@@ -71,3 +71,22 @@ def test_report_reads_the_store_only_and_says_what_is_wrong(tmp_path, capsys):
     Store(empty).close()
     assert main(["report", str(empty)]) == 2
     assert "holds no study yet" in capsys.readouterr().err
+
+
+def _documented_keys(readme: str, start: str, end: str) -> set[str]:
+    block = readme[readme.index(start):readme.index(end)]
+    return set(re.findall(r"`(\w+)`", block))
+
+
+def test_every_key_the_readme_documents_is_in_the_json(run_dir, tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert main(["report", str(run_dir), "--format", "json", "-o", str(tmp_path / "r.json"), "--resamples", "200"]) == 0
+    (study,) = json.loads((tmp_path / "r.json").read_text())["studies"]
+    trained = next(c for c in study["cells"] if c["gain"] is not None)
+    assert _documented_keys(readme, "- per cell:", "- per recommendation:") <= set(trained)
+    assert _documented_keys(readme, "- per recommendation:", "- per capacity-gap entry:") - {"null"} <= set(
+        study["recommendations"][0]) | set(study["recommendations"][0]["versus_runner_up"])
+    assert {"recommendations", "capacity_gap", "rank_flips", "budget", "cells"} <= _documented_keys(
+        readme, "- per study:", "- per cell:")

@@ -35,7 +35,7 @@ def _recommend_one(task: str, student: str, cells: list[dict], resamples: int) -
             "n_items": ranked[0]["n_items"], "n_cells": len(ranked)}
     if not improving:
         top = ranked[0]
-        return {**base, "teacher": None, "protocol": None, "confidence": None,
+        return {**base, "teacher": None, "protocol": None, "confidence": None, "versus_runner_up": None,
                 "decision": "do not distil: no teacher beats the baseline detectably",
                 "evidence": (f"best point estimate {top['teacher']} ({top['protocol']}) {_pp(top['gain'])}, 95% CI "
                              f"{_ci(top['ci95'])}, Holm p={top['p_holm']:.3f}; this test set detects gains of "
