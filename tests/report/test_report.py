@@ -90,3 +90,17 @@ def test_every_key_the_readme_documents_is_in_the_json(run_dir, tmp_path):
         study["recommendations"][0]) | set(study["recommendations"][0]["versus_runner_up"])
     assert {"recommendations", "capacity_gap", "rank_flips", "budget", "cells"} <= _documented_keys(
         readme, "- per study:", "- per cell:")
+
+
+def test_a_study_with_no_trained_cell_still_reports(tmp_path):
+    with Store(tmp_path / "store.sqlite") as store:
+        store.study.save_study("early", {"training": TRAINING}, {})
+        store.study.save_cell({"cell_key": "k", "study": "early", "task": "sim", "student": "smol", "teacher": "t",
+                               "protocol": "own-correct", "seed": 0, "status": "skipped", "n_train": 0,
+                               "training_json": json.dumps(TRAINING)})
+    for fmt in ("json", "md", "html"):
+        assert main(["report", str(tmp_path), "--format", fmt, "--resamples", "200"]) == 0
+    (study,) = json.loads((tmp_path / "report.json").read_text())["studies"]
+    assert [c["verdict"] for c in study["cells"]] == ["not trained"] and study["recommendations"] == []
+    assert "No finished cell yet." in (tmp_path / "report.md").read_text()
+    assert "nothing to draw yet" in (tmp_path / "report.html").read_text()

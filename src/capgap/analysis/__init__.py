@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from capgap.analysis.capacity import capacity_gap
@@ -53,9 +54,12 @@ def analyse_store(store: Store, study: str | None = None, resamples: int = RESAM
 
 
 def public(value):
-    """The analysis without its private per-item arrays (keys starting with '_'): what JSON carries."""
+    """What JSON carries: the analysis without its private per-item arrays (keys starting with '_'), and
+    null for a number that is not one (JSON has no NaN)."""
     if isinstance(value, dict):
         return {k: public(v) for k, v in value.items() if not k.startswith("_")}
     if isinstance(value, list):
         return [public(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
     return value

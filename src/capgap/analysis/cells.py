@@ -8,7 +8,6 @@ Tests are Holm-corrected across the teachers of each (task, student, protocol) f
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 
 import numpy as np
@@ -32,7 +31,7 @@ def _paired_items(store: Store, pre_key: str, post_keys: list[str]) -> list[str]
     return sorted(common)
 
 
-def _teacher_facts(teacher: dict | None, student_params: int | None, pre_accuracy: float) -> dict:
+def _teacher_facts(teacher: dict | None, student_params: int | None, pre_accuracy: float | None) -> dict:
     teacher = teacher or {}
     params = teacher.get("params")
     ratio = params / student_params if params and student_params else None
@@ -44,7 +43,7 @@ def _teacher_facts(teacher: dict | None, student_params: int | None, pre_accurac
         "size_ratio": ratio,
         "teacher_accuracy": accuracy,
         # teacher accuracy on the training pool minus the student's on the test set: both by capgap's checker
-        "accuracy_gap": accuracy - pre_accuracy if accuracy is not None else None,
+        "accuracy_gap": accuracy - pre_accuracy if accuracy is not None and pre_accuracy is not None else None,
         "mean_words": teacher.get("mean_words"),
     }
 
@@ -86,7 +85,7 @@ def _trained_group(store: Store, cells: list[dict], resamples: int) -> dict:
 
 def _untrained_group(store: Store, cells: list[dict]) -> dict:
     pre = store.items(cells[0]["pre_eval_key"]) if cells[0]["pre_eval_key"] else {}
-    pre_acc = sum(r["correct_strict"] for r in pre.values()) / len(pre) if pre else math.nan
+    pre_acc = sum(r["correct_strict"] for r in pre.values()) / len(pre) if pre else None
     return {"seeds": sorted(c["seed"] for c in cells), "n_items": len(pre), "pre_accuracy": pre_acc,
             "post_accuracy": None, "gain": None, "ci95": None, "p_mcnemar": None, "p_holm": None, "mde": None,
             "test": None, "verdict": "not trained"}

@@ -37,6 +37,8 @@ def post_vs_gain(groups: list[dict]) -> list[dict]:
     out = []
     for task, protocol in sorted({(g["task"], g["protocol"]) for g in groups}):
         points = [g for g in groups if (g["task"], g["protocol"]) == (task, protocol) and g["gain"] is not None]
+        if not points:
+            continue
         with_student = len({g["student"] for g in points}) > 1
         post = {_label(g, with_student): g["post_accuracy"] for g in points}
         gain = {_label(g, with_student): g["gain"] for g in points}
@@ -47,8 +49,6 @@ def post_vs_gain(groups: list[dict]) -> list[dict]:
 
 def _post_only_helpful(points: list[dict], with_student: bool) -> dict:
     """Teachers a post-only leaderboard would call helpful (upper half by post accuracy) whose student got worse."""
-    if not points:
-        return {}
     cut = median(g["post_accuracy"] for g in points)
     upper = [g for g in points if g["post_accuracy"] >= cut]
     worse = [_label(g, with_student) for g in upper if g["gain"] < 0]

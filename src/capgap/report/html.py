@@ -40,6 +40,8 @@ def _figures(study: dict) -> str:
 def render_study(study: dict) -> str:
     out = [f"<h2>Study <code>{escape(study['study'])}</code></h2>",
            f"<p>Budget: {escape(tables.budget_line(study))}.</p><h3>Recommendation</h3>"]
+    if not study["recommendations"]:
+        out.append("<p>No finished cell yet.</p>")
     for r in study["recommendations"]:
         confidence = f" — {escape(r['confidence'])}" if r["confidence"] else ""
         out.append(f'<div class="rec"><b>{escape(r["task"])} · {escape(r["student"])}: {escape(r["decision"])}</b>'

@@ -13,6 +13,8 @@ def _table(table: tables.Table) -> list[str]:
 
 def render_study(study: dict) -> list[str]:
     out = [f"## Study `{study['study']}`", "", f"Budget: {tables.budget_line(study)}.", "", "### Recommendation", ""]
+    if not study["recommendations"]:
+        out += ["No finished cell yet.", ""]
     for r in study["recommendations"]:
         confidence = f" — {r['confidence']}" if r["confidence"] else ""
         out += [f"- **{r['task']} · {r['student']}: {r['decision']}**{confidence}. {r['evidence']}.", ""]
