@@ -82,7 +82,7 @@ def test_unknown_sizes_leave_the_capacity_gap_unjudged(tmp_path):
     teachers = {"a": {"params": None}, "b": {"params": None}, "c": {"params": 1e10}}
     gains = {("small", t, "own-correct"): g for t, g in zip("abc", (0.02, 0.04, 0.06), strict=True)}
     study = analyse(tmp_path, students=STUDENT, teachers=teachers, gains=gains)
-    assert study["capacity_gap"][0]["sentence"].startswith("The capacity gap cannot be judged here: only 1 of 3")
+    assert study["capacity_gap"][0]["sentence"].startswith("The capacity gap cannot be judged here: only 1 of 3 cells")
 
 
 def test_rank_flips_between_protocols_and_post_only_reporting_across_students(tmp_path):

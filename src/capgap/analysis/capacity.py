@@ -72,22 +72,25 @@ def _sentence(corr: dict, n_points: int) -> str:
     evidence = (f"gain vs log size ratio {_fmt(size)}, vs teacher accuracy {_fmt(others['teacher_accuracy'])}, "
                 f"vs #training examples {_fmt(others['log_n_train'])}")
     if size["rho"] is None:
-        return (f"The capacity gap cannot be judged here: only {size['n']} of {n_points} teachers have a known "
-                f"size ({evidence}).")
-    known = {k: c for k, c in others.items() if c["rho"] is not None}
-    strongest = max(known, key=lambda k: abs(known[k]["rho"]), default=None)
-    significant = [k for k, c in corr.items() if c["p"] is not None and c["p"] < stats.ALPHA]
-    caveat = "" if significant else f"; none of these is significant at {stats.ALPHA} with so few teachers"
-    margin = abs(size["rho"]) - (abs(known[strongest]["rho"]) if strongest else 0.0)
+        return (f"The capacity gap cannot be judged here: only {size['n']} of {n_points} cells have a teacher of "
+                f"known size ({evidence}).")
+    known = {k: abs(c["rho"]) for k, c in others.items() if c["rho"] is not None}
+    top = max(known.values(), default=0.0)
+    strongest = " and ".join(FACTORS[k][0] for k, r in known.items() if top - r <= _TIE)
+    notes = []
+    if size["n"] < n_points:
+        notes.append(f"size is known for {size['n']} of {n_points} cells only")
+    if not any(c["p"] is not None and c["p"] < stats.ALPHA for c in corr.values()):
+        notes.append(f"none of these is significant at {stats.ALPHA} with so few teachers")
+    margin = abs(size["rho"]) - top
+    orders = f"{strongest} {'order' if ' and ' in strongest else 'orders'} the gains"
     if margin > _TIE:
         verdict = "The capacity gap is the strongest ordering factor here"
     elif margin >= -_TIE:
-        verdict = (f"The capacity gap does not stand out here: {FACTORS[strongest][0]} orders the gains as "
-                   "strongly as the size ratio")
+        verdict = f"The capacity gap does not stand out here: {orders} as strongly as the size ratio"
     else:
-        verdict = (f"The capacity gap does not dominate here: {FACTORS[strongest][0]} orders the gains more "
-                   "strongly than the size ratio")
-    return f"{verdict} ({evidence}{caveat})."
+        verdict = f"The capacity gap does not dominate here: {orders} more strongly than the size ratio"
+    return f"{verdict} ({'; '.join([evidence, *notes])})."
 
 
 def capacity_gap(groups: list[dict]) -> list[dict]:
