@@ -77,3 +77,15 @@ def test_power_matches_simulation_and_the_mde_is_the_smallest_effect_with_80_per
     simulated = np.mean([stats.mcnemar_exact(b, c) <= 0.05 for b, c, _ in counts])
     assert simulated == pytest.approx(stats.mcnemar_power(n, discordance, mde), abs=0.025)
     assert stats.minimal_detectable_effect(4 * n, discordance) < mde  # more items, smaller detectable gains
+
+
+def test_spearman_p_is_exact_for_few_teachers():
+    assert stats.spearman([1, 2, 3], [10, 20, 30]) == pytest.approx((1.0, 2 / 6))  # 2 of 6 orderings as extreme
+    rho, p = stats.spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
+    assert rho == pytest.approx(sps.spearmanr([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]).statistic)
+    from itertools import permutations
+
+    extreme = [abs(sps.spearmanr([1, 2, 3, 4, 5], y).statistic) >= abs(rho) - 1e-12
+               for y in permutations([2, 1, 4, 3, 5])]
+    assert p == pytest.approx(sum(extreme) / len(extreme))
+    assert stats.spearman([1, 2], [1, 2]) == (None, None) and stats.spearman([1, 1, 1], [1, 2, 3]) == (None, None)

@@ -7,6 +7,7 @@ run) against the same student after distillation (one run per training seed), on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import permutations
 
 import numpy as np
 from scipy import stats
@@ -160,12 +161,25 @@ def minimal_detectable_effect(n: int, discordance: float, alpha: float = ALPHA, 
     return 1.0
 
 
+EXACT_SPEARMAN_MAX_N = 8  # up to 8! = 40,320 orderings: enumerate them rather than trust an asymptotic p
+
+
 def spearman(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
-    """Spearman's rho and its p-value; (None, None) with fewer than 3 points or a constant variable."""
+    """Spearman's rho and its two-sided p-value; (None, None) with fewer than 3 points or a constant variable.
+
+    With few points (a study's teachers) the p-value is exact, by enumerating every ordering of y: scipy's
+    t approximation calls rho = 1 on 3 points p = 0, where the exact answer is 1/3.
+    """
     if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return None, None
-    result = stats.spearmanr(x, y)
-    return float(result.statistic), float(result.pvalue)
+    rho = float(stats.spearmanr(x, y).statistic)
+    if len(x) > EXACT_SPEARMAN_MAX_N:
+        return rho, float(stats.spearmanr(x, y).pvalue)
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    orderings = np.array(list(permutations(ry)))
+    rx_c, ry_c = rx - rx.mean(), orderings - orderings.mean(axis=1, keepdims=True)
+    rhos = ry_c @ rx_c / np.sqrt((ry_c ** 2).sum(axis=1) * (rx_c ** 2).sum())
+    return rho, float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
 
 
 def kendall(x: list[float], y: list[float]) -> float | None:
