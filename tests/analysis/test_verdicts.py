@@ -121,3 +121,13 @@ def test_cells_of_an_earlier_budget_or_a_dropped_teacher_are_superseded(tmp_path
         store.study.save_cell(stale)
         study = analyse_store(store, resamples=500)["studies"][0]
     assert [(g["teacher"], g["seeds"]) for g in study["cells"]] == [("best", [0])]
+
+
+def test_the_teacher_choice_is_tested_against_another_teacher_when_the_runner_up_is_itself(tmp_path):
+    gains = {("small", "best", "a"): 0.15, ("small", "best", "b"): 0.13, ("small", "good", "a"): 0.02}
+    study = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains, n_items=400)
+    (rec,) = study["recommendations"]
+    assert (rec["teacher"], rec["protocol"]) == ("best", "a")
+    assert (rec["versus_runner_up"]["runner_up"], rec["versus_runner_up"]["runner_up_protocol"]) == ("best", "b")
+    assert rec["versus_other_teacher"]["runner_up"] == "good"
+    assert rec["versus_other_teacher"]["difference_ci95"][0] > 0 and "best other teacher good" in rec["evidence"]

@@ -36,6 +36,7 @@ def _recommend_one(task: str, student: str, cells: list[dict], resamples: int) -
     if not improving:
         top = ranked[0]
         return {**base, "teacher": None, "protocol": None, "confidence": None, "versus_runner_up": None,
+                "versus_other_teacher": None,
                 "decision": "do not distil: no teacher beats the baseline detectably",
                 "evidence": (f"best point estimate {top['teacher']} ({top['protocol']}) {_pp(top['gain'])}, 95% CI "
                              f"{_ci(top['ci95'])}, Holm p={top['p_holm']:.3f}; this test set detects gains of "
@@ -43,6 +44,11 @@ def _recommend_one(task: str, student: str, cells: list[dict], resamples: int) -
     best = improving[0]
     others = [g for g in ranked if g is not best]
     versus = _versus(best, others[0], resamples) if others else None
+    # When the runner-up is the same teacher under another protocol, the teacher choice is also tested
+    # against the best other teacher.
+    other_teachers = [g for g in others if g["teacher"] != best["teacher"]]
+    versus_teacher = (_versus(best, other_teachers[0], resamples)
+                      if other_teachers and other_teachers[0] is not others[0] else None)
     if versus is None:
         confidence = "the only cell"
     elif versus["difference_ci95"][0] > 0:
@@ -53,11 +59,13 @@ def _recommend_one(task: str, student: str, cells: list[dict], resamples: int) -
     evidence = (f"gain {_pp(best['gain'])} over the baseline's {100 * best['pre_accuracy']:.1f}% "
                 f"(95% CI {_ci(best['ci95'])}, Holm p={best['p_holm']:.3g}, {len(best['seeds'])} seed(s), "
                 f"{best['n_items']} items)")
-    if versus:
-        evidence += (f"; vs runner-up {versus['runner_up']}: {_pp(versus['difference'])} "
-                     f"(95% CI {_ci(versus['difference_ci95'])})")
+    for label, v in (("runner-up", versus), ("best other teacher", versus_teacher)):
+        if v:
+            evidence += (f"; vs {label} {v['runner_up']} ({v['runner_up_protocol']}): {_pp(v['difference'])} "
+                         f"(95% CI {_ci(v['difference_ci95'])}, ahead in {100 * v['p_better']:.0f}% of resamples)")
     return {**base, "teacher": best["teacher"], "protocol": best["protocol"], "confidence": confidence,
-            "versus_runner_up": versus, "decision": f"distil from {best['teacher']} ({best['protocol']} data)",
+            "versus_runner_up": versus, "versus_other_teacher": versus_teacher,
+            "decision": f"distil from {best['teacher']} ({best['protocol']} data)",
             "evidence": evidence}
 
 
