@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from capgap.analysis import stats
+from capgap.analysis.cells import trained_families
 
 
 def _log10(value: float | None) -> float | None:
@@ -96,10 +97,7 @@ def _sentence(corr: dict, n_points: int) -> str:
 def capacity_gap(groups: list[dict]) -> list[dict]:
     """One analysis per (task, protocol) over its trained (student, teacher) points."""
     out = []
-    for task, protocol in sorted({(g["task"], g["protocol"]) for g in groups}):
-        points = [g for g in groups if (g["task"], g["protocol"]) == (task, protocol) and g["gain"] is not None]
-        if not points:
-            continue
+    for (task, protocol), points in trained_families(groups, "task", "protocol"):
         corr = _correlations(points)
         regressions = [_regression(points, REGRESSORS), _regression(points, REGRESSORS[1:])]
         out.append({"task": task, "protocol": protocol, "n_points": len(points), "spearman": corr,

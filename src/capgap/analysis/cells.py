@@ -145,3 +145,12 @@ def _add_verdicts(groups: list[dict]) -> None:
                 g["verdict"] = "improves" if g["gain"] > 0 else "degrades"
             else:
                 g["verdict"] = "no detectable change"
+
+
+def trained_families(groups: list[dict], *fields: str) -> list[tuple[tuple, list[dict]]]:
+    """Trained groups (a gain was measured) split by `fields`, e.g. ("task", "protocol"), in sorted order."""
+    families: dict[tuple, list[dict]] = defaultdict(list)
+    for g in groups:
+        if g["gain"] is not None:
+            families[tuple(g[f] for f in fields)].append(g)
+    return sorted(families.items())

@@ -12,6 +12,7 @@ from itertools import combinations
 from statistics import median
 
 from capgap.analysis import stats
+from capgap.analysis.cells import trained_families
 
 
 def _label(g: dict, with_student: bool) -> str:
@@ -35,10 +36,7 @@ def compare(a: dict[str, float], b: dict[str, float], names: tuple[str, str]) ->
 def post_vs_gain(groups: list[dict]) -> list[dict]:
     """Per (task, protocol): (student, teacher) points ranked by post accuracy vs by gain."""
     out = []
-    for task, protocol in sorted({(g["task"], g["protocol"]) for g in groups}):
-        points = [g for g in groups if (g["task"], g["protocol"]) == (task, protocol) and g["gain"] is not None]
-        if not points:
-            continue
+    for (task, protocol), points in trained_families(groups, "task", "protocol"):
         with_student = len({g["student"] for g in points}) > 1
         post = {_label(g, with_student): g["post_accuracy"] for g in points}
         gain = {_label(g, with_student): g["gain"] for g in points}
@@ -61,8 +59,7 @@ def _post_only_helpful(points: list[dict], with_student: bool) -> dict:
 def between_protocols(groups: list[dict]) -> list[dict]:
     """Per (task, student) and pair of protocols: teachers ranked by gain under each."""
     out = []
-    for task, student in sorted({(g["task"], g["student"]) for g in groups}):
-        mine = [g for g in groups if (g["task"], g["student"]) == (task, student) and g["gain"] is not None]
+    for (task, student), mine in trained_families(groups, "task", "student"):
         protocols = sorted({g["protocol"] for g in mine})
         for p, q in combinations(protocols, 2):
             a = {g["teacher"]: g["gain"] for g in mine if g["protocol"] == p}

@@ -8,6 +8,7 @@ accuracy against the runner-up's on the same items (how often, and by how much, 
 from __future__ import annotations
 
 from capgap.analysis import stats
+from capgap.analysis.cells import trained_families
 
 
 def _pp(x: float) -> str:
@@ -70,9 +71,5 @@ def _recommend_one(task: str, student: str, cells: list[dict], resamples: int) -
 
 
 def recommend(groups: list[dict], resamples: int = stats.RESAMPLES) -> list[dict]:
-    out = []
-    for task, student in sorted({(g["task"], g["student"]) for g in groups}):
-        cells = [g for g in groups if (g["task"], g["student"]) == (task, student) and g["gain"] is not None]
-        if cells:
-            out.append(_recommend_one(task, student, cells, resamples))
-    return out
+    return [_recommend_one(task, student, cells, resamples)
+            for (task, student), cells in trained_families(groups, "task", "student")]
