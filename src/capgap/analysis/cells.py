@@ -131,11 +131,7 @@ def group_cells(store: Store, study: dict, resamples: int = stats.RESAMPLES) -> 
 
 def _add_verdicts(groups: list[dict]) -> None:
     """Holm across the teachers of each (task, student, protocol); the verdict and detectable effect."""
-    families: dict[tuple, list[dict]] = defaultdict(list)
-    for g in groups:
-        if g["gain"] is not None:
-            families[(g["task"], g["student"], g["protocol"])].append(g)
-    for family in families.values():
+    for _, family in trained_families(groups, "task", "student", "protocol"):
         m = len(family)
         for g, adjusted in zip(family, stats.holm([g["p_mcnemar"] for g in family]), strict=True):
             g["p_holm"] = adjusted
