@@ -163,8 +163,9 @@ def _config_path(config: str | None) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from capgap.analysis import analyse_store
     from capgap.config import load_config
-    from capgap.report import write_reports
+    from capgap.report import write_files
     from capgap.store import Store
     from capgap.study.runner import run_study
     from capgap.study.table import study_tables
@@ -174,9 +175,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or args.store.parent / config.name
     with Store(args.store) as store:
         run_study(config, store, run_dir)
-        print(study_tables(store, config.name))
-        paths = write_reports(store, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")},
-                              config.name)
+        analysis = analyse_store(store, config.name)  # one reading of the store for the table and the report
+    print(study_tables(analysis["studies"][0]))
+    paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
     print(f"report: {paths[0]} (also {paths[1].name}, {paths[2].name}; rebuild with `capgap report {run_dir}`)")
     return 0
 

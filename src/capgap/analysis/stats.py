@@ -107,10 +107,9 @@ def paired_test(pre: np.ndarray, post: np.ndarray) -> PairedTest:
     post = np.atleast_2d(post).astype(float)
     change = post.mean(axis=0) - np.asarray(pre, dtype=float)
     improved, regressed = int((change > 0).sum()), int((change < 0).sum())
-    if post.shape[0] == 1:
-        return PairedTest(improved, regressed, mcnemar_exact(improved, regressed), "exact McNemar")
-    name = f"paired sign-flip test on per-item mean of {post.shape[0]} seeds"
-    return PairedTest(improved, regressed, sign_flip_p(change), name)
+    seeds = post.shape[0]
+    name = "exact McNemar" if seeds == 1 else f"paired sign-flip test on per-item mean of {seeds} seeds"
+    return PairedTest(improved, regressed, sign_flip_p(change), name)  # exactly McNemar with one seed
 
 
 def holm(pvalues: list[float]) -> list[float]:

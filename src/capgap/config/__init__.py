@@ -10,7 +10,8 @@ from capgap.config.schema import (
     TaskConfig,
     TeacherConfig,
     TrainingConfig,
+    describe_budget,
 )
 
 __all__ = ["PROTOCOLS", "EvaluationConfig", "PromptSection", "SplitConfig", "StudyConfig", "TaskConfig",
-           "TeacherConfig", "TrainingConfig", "load_config", "parse", "read_yaml"]
+           "TeacherConfig", "TrainingConfig", "describe_budget", "load_config", "parse", "read_yaml"]

@@ -111,3 +111,11 @@ LIST_ITEM_TYPES = {("StudyConfig", "tasks"): TaskConfig, ("StudyConfig", "teache
                    ("StudyConfig", "students"): str, ("StudyConfig", "protocols"): str,
                    ("StudyConfig", "seeds"): int, ("TeacherConfig", "files"): str}
 PROTOCOLS = ("intersection", "own-correct", "unfiltered")
+
+
+def describe_budget(steps: int | None, epochs: float | None, effective_batch: int) -> str:
+    """How a study's teachers are budgeted, said the same way in the run log and in the report."""
+    if epochs is None:
+        return f"{steps} optimizer steps x effective batch {effective_batch} for every teacher (matched)"
+    return (f"{epochs} epoch(s) over each teacher's own data, effective batch {effective_batch} "
+            "(NOT matched: teachers with more examples get more steps)")

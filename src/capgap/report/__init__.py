@@ -39,12 +39,11 @@ def render(analysis: dict, fmt: str) -> str:
     return RENDERERS[fmt](analysis)
 
 
-def write_reports(store: Store, targets: dict[str, Path], study: str | None = None, **kwargs) -> list[Path]:
-    """Analyse the store once and write one file per format ({fmt: path}). Each file is written beside its
-    target and renamed into place, so a reader never sees half a report."""
+def write_files(analysis: dict, targets: dict[str, Path]) -> list[Path]:
+    """One file per format ({fmt: path}) from an analysis. Each file is written beside its target and renamed
+    into place, so a reader never sees half a report."""
     for fmt in targets:
         check_format(fmt)  # before any work
-    analysis = analyse_store(store, study, **kwargs)
     for fmt, path in targets.items():
         text = render(analysis, fmt)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,4 +53,11 @@ def write_reports(store: Store, targets: dict[str, Path], study: str | None = No
     return list(targets.values())
 
 
-__all__ = ["RENDERERS", "check_format", "render", "write_reports"]
+def write_reports(store: Store, targets: dict[str, Path], study: str | None = None, **kwargs) -> list[Path]:
+    """Analyse the store once and write one file per format ({fmt: path})."""
+    for fmt in targets:
+        check_format(fmt)  # before the analysis, which is the slow part
+    return write_files(analyse_store(store, study, **kwargs), targets)
+
+
+__all__ = ["RENDERERS", "check_format", "render", "write_files", "write_reports"]

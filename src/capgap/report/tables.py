@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from capgap.config import describe_budget
+
 Table = tuple[list[str], list[list[str]]]
 
 
@@ -94,10 +96,7 @@ def flips_lines(study: dict) -> list[str]:
 
 def budget_line(study: dict) -> str:
     b = study["budget"]
-    if b["matched"]:
-        return f"{b['steps']} optimizer steps x effective batch {b['effective_batch']} for every teacher (matched)"
-    return (f"{b['epochs']} epoch(s) x effective batch {b['effective_batch']}: NOT matched, teachers with more "
-            "examples got more steps")
+    return describe_budget(b["steps"], b["epochs"], b["effective_batch"])
 
 
 def method_line(analysis: dict) -> str:

@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from capgap.config import StudyConfig
+from capgap.config import StudyConfig, describe_budget
 from capgap.evaluation import PromptConfig, evaluate
 from capgap.evaluation.prompts import render, uses_chat
 from capgap.evaluation.runner import versions
@@ -35,13 +35,7 @@ def log(message: str) -> None:
 
 def budget_line(config: StudyConfig) -> str:
     t = config.training
-    batch = t.batch_size * t.grad_accum
-    if t.epochs is None:
-        return f"budget: {t.steps} optimizer steps x effective batch {batch} for every teacher (matched)"
-    return (
-        f"budget: {t.epochs} epoch(s) over each teacher's own data, effective batch {batch} "
-        "(NOT matched: teachers with more examples get more steps)"
-    )
+    return "budget: " + describe_budget(t.steps, t.epochs, t.batch_size * t.grad_accum)
 
 
 class Student:
@@ -101,6 +95,13 @@ class CellContext:
     pre_key: str  # the student's pre-distillation evaluation
 
 
+def _cell_row(ctx: CellContext, key: str, teacher: TeacherRationales, protocol: str, seed: int) -> dict:
+    """The columns every cell row has, whatever its status."""
+    return {"cell_key": key, "study": ctx.config.name, "task": ctx.st.name, "student": ctx.student.spec,
+            "teacher": teacher.teacher, "protocol": protocol, "seed": seed, "pre_eval_key": ctx.pre_key,
+            "training_json": json.dumps(asdict(ctx.config.training))}
+
+
 def _train_and_record(ctx: CellContext, key: str, teacher: TeacherRationales, protocol: str, seed: int,
                       examples: list, checkpoint: Path) -> dict:
     student, config = ctx.student, ctx.config
@@ -110,13 +111,11 @@ def _train_and_record(ctx: CellContext, key: str, teacher: TeacherRationales, pr
                              max_length=config.training.max_length)
     result = train(student.base_dir, student.tokenizer, rows, config.training, seed, checkpoint,
                    use_bf16=student.dtype == "bfloat16")
-    row = {"cell_key": key, "study": config.name, "task": ctx.st.name, "student": student.spec,
-           "teacher": teacher.teacher, "protocol": protocol, "seed": seed, "status": "trained",
-           "student_params": student.params, "n_train": len(examples),
-           "train_item_ids_json": json.dumps([e.item_id for e in examples]), "steps": result.steps,
-           "effective_batch": result.effective_batch, "tokens": result.tokens, "train_seconds": result.seconds,
-           "loss_curve_json": json.dumps(result.loss_curve), "checkpoint": str(checkpoint),
-           "pre_eval_key": ctx.pre_key, "training_json": json.dumps(asdict(config.training))}
+    row = {**_cell_row(ctx, key, teacher, protocol, seed), "status": "trained", "student_params": student.params,
+           "n_train": len(examples), "train_item_ids_json": json.dumps([e.item_id for e in examples]),
+           "steps": result.steps, "effective_batch": result.effective_batch, "tokens": result.tokens,
+           "train_seconds": result.seconds, "loss_curve_json": json.dumps(result.loss_curve),
+           "checkpoint": str(checkpoint)}
     ctx.store.study.save_cell(row)
     return row
 
@@ -141,9 +140,7 @@ def run_cell(ctx: CellContext, teacher: TeacherRationales, protocol: str, seed: 
     label = f"{ctx.student.spec} <- {teacher.teacher} ({protocol}, seed {seed})"
     if not examples:  # recorded too: "0 training examples" is a finding about this teacher and protocol
         log(f"  [skip]   {label}: no training examples under this protocol")
-        row = {"cell_key": key, "study": ctx.config.name, "task": ctx.st.name, "student": ctx.student.spec,
-               "teacher": teacher.teacher, "protocol": protocol, "seed": seed, "status": "skipped", "n_train": 0,
-               "pre_eval_key": ctx.pre_key, "training_json": json.dumps(asdict(ctx.config.training))}
+        row = {**_cell_row(ctx, key, teacher, protocol, seed), "status": "skipped", "n_train": 0}
         ctx.store.study.save_cell(row)
         return row
     if row.get("status") == "done":

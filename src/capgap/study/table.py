@@ -1,44 +1,24 @@
-"""The results table of a study, built from the store alone: one Markdown table per task x student."""
+"""The results table `capgap run` prints: one Markdown table per task x student, from a study's analysis
+(`capgap.analysis.analyse_study`), so the table and the report come from one reading of the store."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 
-from capgap.analysis.cells import current_cells
-from capgap.store import Store
-
-
-def _accuracy(store: Store, eval_key: str | None, item_ids: list[str] | None = None) -> float | None:
-    if not eval_key:
-        return None
-    rows = store.items(eval_key, item_ids)
-    return sum(r["correct_strict"] for r in rows.values()) / len(rows) if rows else None
-
-
-def study_tables(store: Store, study: str) -> str:
+def study_tables(study: dict) -> str:
     """Markdown: teacher, protocol, teacher accuracy, #training examples, pre, post (mean over seeds), gain."""
-    teachers = {(t["task"], t["teacher"]): t for t in store.study.teachers(study)}
-    config = next((s["config"] for s in store.study.studies() if s["study"] == study), {})
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for cell in current_cells(store.study.cells(study), config):
-        if cell["status"] == "done":
-            groups[(cell["task"], cell["student"], cell["teacher"], cell["protocol"])].append(cell)
+    cells = [g for g in study["cells"] if g["gain"] is not None]
     out = []
-    for task, student in sorted({(k[0], k[1]) for k in groups}):
+    for task, student in sorted({(g["task"], g["student"]) for g in cells}):
         out += [f"\n### {task} · student {student}\n",
                 "| teacher | protocol | teacher acc | #train | steps x batch | pre acc | post acc | gain (pp)"
                 " | seeds |",
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for (t, s, teacher, protocol), cells in sorted(groups.items()):
-            if (t, s) != (task, student):
+        for g in cells:
+            if (g["task"], g["student"]) != (task, student):
                 continue
-            post_ids = list(store.items(cells[0]["post_eval_key"]))
-            pre = _accuracy(store, cells[0]["pre_eval_key"], post_ids)
-            posts = [_accuracy(store, c["post_eval_key"]) for c in cells]
-            post = sum(posts) / len(posts)
-            acc = teachers.get((task, teacher), {}).get("accuracy")
+            acc = g["teacher_accuracy"]
             acc_text = f"{100 * acc:.1f}%" if acc is not None else "-"
-            out.append(f"| {teacher} | {protocol} | {acc_text} | {cells[0]['n_train']} | "
-                       f"{cells[0]['steps']} x {cells[0]['effective_batch']} | {100 * pre:.1f}% | {100 * post:.1f}% | "
-                       f"{100 * (post - pre):+.1f} | {len(cells)} |")
+            out.append(f"| {g['teacher']} | {g['protocol']} | {acc_text} | {g['n_train']} | "
+                       f"{g['steps']} x {g['effective_batch']} | {100 * g['pre_accuracy']:.1f}% | "
+                       f"{100 * g['post_accuracy']:.1f}% | {100 * g['gain']:+.1f} | {len(g['seeds'])} |")
     return "\n".join(out).strip() + "\n" if out else "(no finished cells yet)\n"
