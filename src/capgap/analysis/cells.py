@@ -13,22 +13,10 @@ from collections import defaultdict
 import numpy as np
 
 from capgap.analysis import stats
+from capgap.analysis.pairing import paired_arrays
 from capgap.store import Store
 
 VERDICTS = ("improves", "degrades", "no detectable change", "not trained")
-
-
-def _correct(store: Store, eval_key: str, item_ids: list[str]) -> np.ndarray:
-    rows = store.items(eval_key, item_ids)
-    return np.array([rows[i]["correct_strict"] for i in item_ids], dtype=float)
-
-
-def _paired_items(store: Store, pre_key: str, post_keys: list[str]) -> list[str]:
-    """Item ids present in the baseline and in every post-distillation evaluation, in a fixed order."""
-    common = set(store.items(pre_key))
-    for key in post_keys:
-        common &= set(store.items(key))
-    return sorted(common)
 
 
 def _teacher_facts(teacher: dict | None, student_params: int | None, pre_accuracy: float | None) -> dict:
@@ -50,14 +38,12 @@ def _teacher_facts(teacher: dict | None, student_params: int | None, pre_accurac
 
 def _trained_group(store: Store, cells: list[dict], resamples: int) -> dict:
     cells = sorted(cells, key=lambda c: c["seed"])
-    pre_key, post_keys = cells[0]["pre_eval_key"], [c["post_eval_key"] for c in cells]
-    ids = _paired_items(store, pre_key, post_keys)
-    pre = _correct(store, pre_key, ids)
-    post = np.stack([_correct(store, k, ids) for k in post_keys])
-    gains = post.mean(axis=1) - pre.mean()
+    ids, pres, post = paired_arrays(store, cells)
+    pre = pres[0]  # TODO(stats): per-seed baselines (pres[s]) for the seed-aware model
+    gains = post.mean(axis=1) - pres.mean(axis=1)
     test = stats.paired_test(pre, post)
     lo, hi = stats.paired_bootstrap_ci(pre, post, resamples=resamples, seed=0)
-    discordance = float(np.mean([(row != pre).mean() for row in post]))
+    discordance = float(np.mean([(row != p).mean() for row, p in zip(post, pres, strict=True)]))
     return {
         "seeds": [c["seed"] for c in cells],
         "n_items": len(ids),

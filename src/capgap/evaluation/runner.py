@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 from capgap.evaluation.metrics import wilson_interval
 from capgap.evaluation.prompts import PromptConfig, render, stop_strings, uses_chat
+from capgap.evaluation.scoring import rescore_stale, scores
 from capgap.models import LoadedModel, load_model, resolve, resolve_dtype
 from capgap.models.generation import Decoding, Generation, generate
 from capgap.store import EvalRecord, Store
 from capgap.tasks import Item, Task
-from capgap.tasks.extraction import EXTRACTION_VERSION
 
 
 @dataclass
@@ -73,28 +73,10 @@ def evaluation_key(task: Task, fingerprint: str, prompt: PromptConfig, decoding:
     return digest[:24], spec
 
 
-def scores(task: Task, generation: str, gold: str) -> dict:
-    """Both pipelines' answers and correctness for one generation, under the current extraction."""
-    extracted = task.extract(generation)
-    return {"answer_strict": extracted.strict, "answer_flexible": extracted.flexible,
-            "correct_strict": int(task.check(extracted.strict, gold)),
-            "correct_flexible": int(task.check(extracted.flexible, gold)),
-            "extraction_version": EXTRACTION_VERSION}
-
-
 def score_row(task: Task, item: Item, prompt: str, generation: Generation) -> dict:
     return {"item_id": item.id, "item_hash": item.content_hash(), "prompt": prompt,
             "generation": generation.text, "n_new_tokens": generation.n_new_tokens, "gold": item.answer,
-            **scores(task, generation.text, item.answer)}
-
-
-def _rescore_stale(task: Task, stored: dict[str, dict], store: Store, key: str) -> None:
-    """Rows scored by an older extraction get today's answers from their stored generation."""
-    stale = [r for r in stored.values() if r["extraction_version"] != EXTRACTION_VERSION]
-    for row in stale:
-        row.update(scores(task, row["generation"], row["gold"]))
-    if stale:
-        store.rescore_items(key, stale)
+            **scores(task.answer_type, generation.text, item.answer)}
 
 
 def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: PromptConfig | None = None,
@@ -113,7 +95,7 @@ def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: Prom
     if store.evaluation(key) is None:  # versions() imports transformers: not worth it on a store hit
         store.register_evaluation(EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, versions()))
     stored = store.items(key, [it.id for it in task.items])
-    _rescore_stale(task, stored, store, key)
+    rescore_stale(stored, task.answer_type, store, key)
     missing = [it for it in task.items
                if it.id not in stored or stored[it.id]["item_hash"] != it.content_hash()]
     if missing:
