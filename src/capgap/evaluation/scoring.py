@@ -7,6 +7,7 @@ the same extraction, however long ago they were generated. Re-scoring never rege
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 from capgap.store import Store
@@ -34,10 +35,8 @@ def rescore_stale(rows: dict[str, dict], answer_type: AnswerType, store: Store, 
     for row in stale:
         row.update(scores(answer_type, row["generation"], row["gold"]))
     if stale:
-        try:
+        with contextlib.suppress(sqlite3.OperationalError):  # read-only store: rows are still right in memory
             store.rescore_items(eval_key, stale)
-        except sqlite3.OperationalError:  # a read-only store: the rows are still scored right in memory
-            pass
     return len(stale)
 
 
