@@ -1,9 +1,16 @@
 """The CLI as a user runs it: a real process, real store file, real tiny model."""
 
+import contextlib
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+import yaml
 
 
 def capgap(*args, cwd=None):
@@ -26,23 +33,111 @@ def test_eval_json_and_store_hit(tiny_model, tmp_path):
     assert second["n_generated"] == 0 and second["accuracy"] == result["accuracy"]
 
 
-def test_bad_input_is_one_line_and_keeps_the_store(tiny_model, tmp_path):
-    store = tmp_path / "s.sqlite"
+def store_contents(store) -> list[str]:
+    """Every table's schema and every row of a SQLite store, as SQL statements."""
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        return list(db.iterdump())
+
+
+def every_path(folder) -> set:
+    return {p.relative_to(folder) for p in folder.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def filled_store(tiny_model, tmp_path_factory):
+    """A store holding one real evaluation (its rows are what bad inputs must leave alone)."""
+    store = tmp_path_factory.mktemp("filled") / "store.sqlite"
     ok = capgap("eval", "--model", str(tiny_model), "--task", "arith", "--n", "2", "--max-new-tokens", "4",
                 "--store", str(store))
-    assert ok.returncode == 0
-    size = store.stat().st_size
+    assert ok.returncode == 0, ok.stderr
+    assert any(line.startswith('INSERT INTO "eval_items"') for line in store_contents(store))
+    return store
+
+
+def one_error_line(result, message: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("capgap: error: ") and message in lines[0], result.stderr
+
+
+def test_bad_input_is_one_line_and_keeps_the_store(tiny_model, filled_store, tmp_path):
+    store = tmp_path / "results" / "store.sqlite"
+    store.parent.mkdir()
+    shutil.copy(filled_store, store)
+    before = store_contents(store)
     for args, message in [
         (["--model", "nope", "--task", "arith"], "unknown model 'nope'"),
         (["--model", str(tiny_model), "--task", "arithm"], "unknown task 'arithm'"),
         (["--model", str(tiny_model), "--task", "svamp", "--data", str(tmp_path / "x.json")], "not found"),
         (["--model", str(tiny_model), "--task", "arith", "--limit", "0"], "--limit must be a positive"),
+        (["--model", str(tiny_model), "--task", "svamp", "--n", "4"],
+         "--n does not apply to task 'svamp' (its options: data, split)"),
+        (["--model", str(tiny_model), "--task", "arith", "--data", "x.json"], "--data does not apply to task 'arith'"),
+        (["--model", str(tiny_model), "--task", "jsonl", "--data", "x.json", "--answer-type", "colour"],
+         "unknown answer type 'colour'"),
     ]:
-        bad = capgap("eval", *args, "--store", str(store))
-        assert bad.returncode == 2
-        lines = bad.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("capgap: error: ") and message in lines[0], bad.stderr
-    assert store.stat().st_size >= size
+        one_error_line(capgap("eval", *args, "--store", str(store)), message)
+        assert store_contents(store) == before, args
+    assert every_path(tmp_path) == {Path("results"), Path("results/store.sqlite")}
+
+
+def test_eval_reads_a_data_file_task(tiny_model, tmp_path):
+    data = tmp_path / "SVAMP.json"
+    data.write_text(json.dumps([{"ID": "s1", "Body": "Ann has 3 apples", "Question": "How many apples?",
+                                 "Answer": 3.0, "Equation": "( 3.0 )"},
+                                {"ID": "s2", "Body": "Bo has 2 pens", "Question": "How many pens?", "Answer": 2.0}]))
+    result = capgap("eval", "--model", str(tiny_model), "--task", "svamp", "--data", str(data),
+                    "--max-new-tokens", "4", "--store", str(tmp_path / "s.sqlite"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["n"] == 2
+
+
+def sound_study(**changes) -> dict:
+    study = {"name": "clean", "tasks": [{"name": "arith", "options": {"n": 30, "max_steps": 2},
+                                         "pool": {"first": 10}, "test": {"rest": True, "limit": 5}}],
+             "students": ["smollm2-135m-instruct"], "teachers": [{"name": "ref", "kind": "reference"}],
+             "training": {"steps": 2}}
+    return {**study, **changes}
+
+
+BAD_STUDIES = [
+    (sound_study(tasks=[{"name": "arith", "options": {"max_step": 3}, "pool": {"first": 10}, "test": {"rest": True}}]),
+     ["tasks[0].options.max_step: unknown option (did you mean 'max_steps'?)"]),
+    (sound_study(tasks=[{"name": "arith", "pool": {"first": 10}, "test": {"rest": True, "limit": -3}}]),
+     ["tasks[0].test.limit: -3 is out of range; must be >= 1"]),
+    (sound_study(name="../escape"), ["name: '../escape' is not a plain name"]),
+    (sound_study(seeds=[0, 0], protocols=["own-correct", "own-correct"],
+                 teachers=[{"name": "ref", "kind": "reference", "samples": 2, "files": ["a.json"]}],
+                 training={"steps": 2, "warmup_ratio": 1.0, "learning_rate": float("nan"), "epochs": 0}),
+     ["seeds[1]: 0 repeats seeds[0]", "protocols[1]: 'own-correct' repeats protocols[0]",
+      "teachers[0].samples: only model teachers take samples (kind here is 'reference')",
+      "teachers[0].files: only imported teachers take files (kind here is 'reference')",
+      "training.warmup_ratio: 1.0 is out of range; must be >= 0 and < 1",
+      "training.learning_rate: nan is not a finite number", "training.epochs: 0.0 is out of range; must be > 0",
+      "training.steps: is ignored when epochs is set"]),
+]
+
+
+@pytest.mark.parametrize(("study", "expected"), BAD_STUDIES, ids=["option-typo", "limit", "name", "many"])
+def test_a_bad_study_is_rejected_before_the_store_is_touched(filled_store, tmp_path, study, expected):
+    store = tmp_path / "results" / "store.sqlite"
+    store.parent.mkdir()
+    shutil.copy(filled_store, store)
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(study))
+    before, paths = store_contents(store), every_path(tmp_path)
+    validate = capgap("validate", str(config))
+    assert validate.returncode == 2 and f"{len(expected)} problem(s)" in validate.stderr, validate.stderr
+    problems = validate.stdout.strip().splitlines()
+    assert len(problems) == len(expected), validate.stdout
+    assert all(line.startswith(f"{config}: ") for line in problems), problems
+    for fragment in expected:
+        assert sum(fragment in line for line in problems) == 1, (fragment, problems)
+    run = capgap("run", str(config), "--store", str(store))
+    one_error_line(run, f"{len(expected)} problem(s)")
+    assert all(fragment in run.stderr for fragment in expected), run.stderr
+    assert store_contents(store) == before
+    assert every_path(tmp_path) == paths  # no run folder, nothing else written
 
 
 def test_models_and_tasks_are_listed():

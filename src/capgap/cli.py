@@ -100,16 +100,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from capgap.models import resolve
     from capgap.models.generation import Decoding
     from capgap.store import Store
-    from capgap.tasks import load_task
+    from capgap.tasks import load_task, task_options
 
     if args.limit is not None and args.limit < 1:
         raise CapgapError(f"--limit must be a positive number of items, got {args.limit}")
     if args.max_new_tokens < 1 or args.batch_size < 1:
         raise CapgapError("--max-new-tokens and --batch-size must be positive")
+    # Task options the user gave (a flag left at its default gives nothing); one the task does not take is an error.
+    defaults = build_parser().parse_args(["eval", "--model", "-", "--task", "-"])
+    given = {key: getattr(args, key) for key in ("data", "split", "fields", "answer_type", "n", "seed")
+             if getattr(args, key) is not None and getattr(args, key) != getattr(defaults, key)}
+    takes = task_options(args.task)
+    for key in given:
+        if key not in takes:
+            raise CapgapError(f"--{key.replace('_', '-')} does not apply to task '{args.task}' "
+                              f"(its options: {', '.join(takes)})")
     _quiet_transformers()
     resolve(args.model)  # a bad model name fails here, before any data is read
-    task = load_task(args.task, data=args.data, split=args.split, fields=args.fields,
-                     answer_type=args.answer_type, n=args.n, seed=args.seed).limited(args.limit)
+    task = load_task(args.task, **given).limited(args.limit)
     if args.data and args.split and Path(args.data).exists():
         print(f"note: --split {args.split} is ignored for a local file", file=sys.stderr)
     prompt = PromptConfig(style=args.prompt, shots=args.shots, chat=args.chat)

@@ -44,7 +44,7 @@ def test_every_problem_is_reported_with_its_path():
         "teachers[0].kind: 'modle' is not one of: reference, model, imported",
         "teachers[1].sampels: unknown key (did you mean 'samples'?)",
         "teachers[1].model: required for a model teacher",
-        "teachers[1].name: 'a' names two teachers",
+        "teachers[1].name: 'a' names two teachers (also teachers[0])",
         "teachers[2].files: required for an imported teacher",
         "protocols[0]: unknown protocol 'own-corect' (did you mean 'own-correct'?)",
         "training.steps: expected int, got str 'many'",
@@ -79,3 +79,208 @@ def test_validate_finds_data_problems(tmp_path):
     path.write_text(yaml.safe_dump(config))
     problems = "\n".join(validate_file(path))
     assert "teachers[0] on tasks[0]: data file" in problems and "nope.json not found" in problems
+
+
+def sound_config() -> dict:
+    """A config with no problem: one teacher of each kind, every section given."""
+    return {
+        "name": "sound",
+        "tasks": [{"name": "arith", "options": {"n": 50}, "pool": {"first": 10}, "test": {"rest": True}}],
+        "students": ["smollm2-135m-instruct"],
+        "teachers": [{"name": "ref", "kind": "reference"},
+                     {"name": "gen", "kind": "model", "model": "gemma3-270m"},
+                     {"name": "imp", "kind": "imported", "files": ["rationales.json"]}],
+        "protocols": ["own-correct"],
+        "seeds": [0],
+        "training": {},
+        "evaluation": {"prompt": {"style": "zero-shot-cot"}},
+    }
+
+
+def with_changes(changes: dict) -> dict:
+    """The sound config with each "a.0.b" key set to its value (None as a value deletes the key)."""
+    config = sound_config()
+    for dotted, value in changes.items():
+        *parents, last = [int(k) if k.isdigit() else k for k in dotted.split(".")]
+        target = config
+        for key in parents:
+            target = target[key]
+        if value is None:
+            target.pop(last, None)
+        elif isinstance(target, list) and last == len(target):
+            target.append(value)
+        else:
+            target[last] = value
+    return config
+
+
+def test_the_sound_config_has_no_problem():
+    config, problems = parse(sound_config())
+    assert problems == [] and config is not None
+    assert parse(with_changes({"name": "ok-name_1.v2", "seeds": [0, 1, 2**32 - 1]}))[1] == []
+    few_shot = {"evaluation.prompt": {"style": "few-shot-cot", "shots": 8}, "training.epochs": 1.5,
+                "training.steps": None, "teachers.1.temperature": 0, "teachers.2.questions_file": "q.json",
+                "teachers.2.cut_at": "\n\nQ:", "tasks.0.options": {"n": 50, "max_steps": 3}}
+    assert parse(with_changes(few_shot))[1] == []
+
+
+BAD_VALUES = [
+    # counts: 0 or negative is out of range, with the field path, the value and the valid range
+    ({"tasks.0.test.limit": -3}, "tasks[0].test.limit: -3 is out of range; must be >= 1"),
+    ({"tasks.0.test.limit": 0}, "tasks[0].test.limit: 0 is out of range; must be >= 1"),
+    ({"tasks.0.pool.first": 0}, "tasks[0].pool.first: 0 is out of range; must be >= 1"),
+    ({"tasks.0.pool.first": -5}, "tasks[0].pool.first: -5 is out of range; must be >= 1"),
+    ({"evaluation.max_new_tokens": 0}, "evaluation.max_new_tokens: 0 is out of range; must be >= 1"),
+    ({"evaluation.batch_size": 0}, "evaluation.batch_size: 0 is out of range; must be >= 1"),
+    ({"teachers.1.samples": 0}, "teachers[1].samples: 0 is out of range; must be >= 1"),
+    ({"teachers.1.max_new_tokens": -1}, "teachers[1].max_new_tokens: -1 is out of range; must be >= 1"),
+    ({"training.max_length": 0}, "training.max_length: 0 is out of range; must be >= 1"),
+    ({"training.lora_r": 0}, "training.lora_r: 0 is out of range; must be >= 1"),
+    ({"training.lora_alpha": -8}, "training.lora_alpha: -8 is out of range; must be >= 1"),
+    ({"training.steps": 0}, "training.steps: 0 is out of range; must be >= 1"),
+    ({"training.batch_size": 0}, "training.batch_size: 0 is out of range; must be >= 1"),
+    ({"training.grad_accum": 0}, "training.grad_accum: 0 is out of range; must be >= 1"),
+    ({"evaluation.prompt": {"style": "few-shot-cot", "shots": 9}},
+     "evaluation.prompt.shots: 9 is out of range; must be between 1 and 8"),
+    ({"evaluation.prompt": {"style": "few-shot-cot", "shots": 0}},
+     "evaluation.prompt.shots: 0 is out of range; must be between 1 and 8"),
+    ({"teachers.1.prompt": {"style": "few-shot-cot", "shots": -2}},
+     "teachers[1].prompt.shots: -2 is out of range; must be between 1 and 8"),
+    # real numbers: range, and finite
+    ({"training.epochs": 0, "training.steps": None}, "training.epochs: 0.0 is out of range; must be > 0"),
+    ({"training.epochs": -1, "training.steps": None}, "training.epochs: -1.0 is out of range; must be > 0"),
+    ({"training.warmup_ratio": 1}, "training.warmup_ratio: 1.0 is out of range; must be >= 0 and < 1"),
+    ({"training.warmup_ratio": -0.1}, "training.warmup_ratio: -0.1 is out of range; must be >= 0 and < 1"),
+    ({"training.learning_rate": 0}, "training.learning_rate: 0.0 is out of range; must be > 0"),
+    ({"training.learning_rate": -1e-4}, "training.learning_rate: -0.0001 is out of range; must be > 0"),
+    ({"training.learning_rate": float("nan")}, "training.learning_rate: nan is not a finite number"),
+    ({"training.learning_rate": "inf"}, "training.learning_rate: inf is not a finite number"),
+    ({"teachers.1.temperature": -0.5}, "teachers[1].temperature: -0.5 is out of range; must be >= 0"),
+    ({"teachers.1.temperature": float("inf")}, "teachers[1].temperature: inf is not a finite number"),
+    ({"teachers.1.temperature": 0, "teachers.1.samples": 3},
+     "teachers[1].samples: 3 samples at temperature 0 repeat one greedy rationale"),
+    ({"teachers.2.params": 0}, "teachers[2].params: 0.0 is out of range; must be > 0"),
+    # seeds: non-negative integers below 2**32, each once
+    ({"seeds": [-1]}, "seeds[0]: -1 is out of range; must be >= 0 and < 4294967296"),
+    ({"seeds": [0, 2**32]}, "seeds[1]: 4294967296 is out of range; must be >= 0 and < 4294967296"),
+    ({"seeds": [3, 1, 3]}, "seeds[2]: 3 repeats seeds[0]; list each entry once"),
+    ({"seeds": [1.5]}, "seeds[0]: expected int, got float 1.5"),
+    ({"seeds": []}, "seeds: must list at least one entry"),
+    # duplicates
+    ({"protocols": ["own-correct", "intersection", "own-correct"]},
+     "protocols[2]: 'own-correct' repeats protocols[0]; list each entry once"),
+    ({"protocols": []}, "protocols: must list at least one entry"),
+    ({"students": ["gemma3-270m", "gemma3-270m"]}, "students[1]: 'gemma3-270m' repeats students[0]"),
+    ({"tasks.1": {"name": "arith", "pool": {"first": 5}, "test": {"rest": True}}},
+     "tasks[1].name: 'arith' names two tasks (also tasks[0]); names must be unique"),
+    # fields of one teacher kind given to another
+    ({"teachers.1.files": ["x.json"]}, "teachers[1].files: only imported teachers take files (kind here is 'model')"),
+    ({"teachers.1.rationale_field": "r"},
+     "teachers[1].rationale_field: only imported teachers take rationale_field (kind here is 'model')"),
+    ({"teachers.0.strip_prefix": "A:"},
+     "teachers[0].strip_prefix: only imported teachers take strip_prefix (kind here is 'reference')"),
+    ({"teachers.2.prompt": {"style": "few-shot-cot"}},
+     "teachers[2].prompt: only model teachers take prompt (kind here is 'imported')"),
+    ({"teachers.2.samples": 2}, "teachers[2].samples: only model teachers take samples (kind here is 'imported')"),
+    ({"teachers.2.temperature": 0.5},
+     "teachers[2].temperature: only model teachers take temperature (kind here is 'imported')"),
+    ({"teachers.0.model": "gemma3-270m"},
+     "teachers[0].model: only model teachers take model (kind here is 'reference')"),
+    # fields that would be ignored
+    ({"evaluation.prompt": {"shots": 2}},
+     "evaluation.prompt.shots: only few-shot-cot prompts take shots (style here is 'zero-shot-cot')"),
+    ({"training.method": "full", "training.lora_r": 8},
+     "training.lora_r: only LoRA runs take lora_r (method here is 'full')"),
+    ({"training.epochs": 2, "training.steps": 50},
+     "training.steps: is ignored when epochs is set; give only one of them"),
+    ({"tasks.0.pool.match_field": "q"},
+     "tasks[0].pool.match_field: applies only with match_file; set match_file or drop match_field"),
+    ({"teachers.2.cut_at": "Q:"},
+     "teachers[2].cut_at: applies only with questions_file; set questions_file or drop cut_at"),
+    ({"teachers.2.questions_file": "q.json", "teachers.2.rationale_field": "r"},
+     "teachers[2].rationale_field: is ignored when questions_file is set; give only one of them"),
+    ({"teachers.2.question_field": ""}, "teachers[2].question_field: must not be an empty string"),
+    ({"data_dir": ""}, "data_dir: must not be an empty string"),
+    # task options: checked against the task's own option names and ranges
+    ({"tasks.0.options": {"n": 50, "max_step": 3}},
+     "tasks[0].options.max_step: unknown option (did you mean 'max_steps'?); valid names: max_operand, max_start, "
+     "max_steps, max_value, min_steps, n, seed"),
+    ({"tasks.0.options": {"data": "x.json"}}, "tasks[0].options.data: unknown option"),
+    ({"tasks.0.options": {"n": -3}}, "tasks[0].options.n: -3 is out of range; must be >= 1"),
+    ({"tasks.0.options": {"n": "ten"}}, "tasks[0].options.n: expected int, got str 'ten'"),
+    ({"tasks.0.options": {"n": None}}, "tasks[0].options.n: must not be empty"),
+    ({"tasks.0.options": {"max_steps": 5}}, "tasks[0].options.max_steps: 5 is out of range; must be between 1 and 4"),
+    ({"tasks.0.options": {"min_steps": 3, "max_steps": 2}},
+     "tasks[0].options.min_steps: 3 is above max_steps (2); need min_steps <= max_steps"),
+    ({"tasks.0.name": "jsonl", "tasks.0.options": {"data": "d.jsonl", "answer_type": "colour"}},
+     "tasks[0].options.answer_type: unknown answer type 'colour'; valid: number, choice, yesno, string"),
+    ({"tasks.0.name": "jsonl", "tasks.0.options": {"answer_type": "yesno"}},
+     "tasks[0].options.data: required: the JSON / JSONL file of the items"),
+    ({"tasks.0.name": "svamp", "tasks.0.options": {"data": "s.json", "n": 5}},
+     "tasks[0].options.n: unknown option; valid names: data, split"),
+    ({"tasks.0.name": "arithm"}, "tasks[0].name: unknown task 'arithm' (did you mean 'arith'?)"),
+    # a study name becomes a folder: a plain name only
+    ({"name": "../escape"}, "name: '../escape' is not a plain name"),
+    ({"name": "a/b"}, "name: 'a/b' is not a plain name"),
+    ({"name": "/tmp/abs"}, "name: '/tmp/abs' is not a plain name"),
+    ({"name": ".hidden"}, "name: '.hidden' is not a plain name"),
+    ({"name": ".."}, "name: '..' is not a plain name"),
+    ({"name": ""}, "name: must not be an empty string"),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), BAD_VALUES, ids=[e.split(":")[0] for _, e in BAD_VALUES])
+def test_each_bad_value_is_one_problem_naming_its_path(changes, expected):
+    _, problems = parse(with_changes(changes))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+    assert "\n" not in problems[0]
+
+
+def test_help_text_and_error_text_share_the_range():
+    from dataclasses import fields
+
+    from capgap.config import PromptSection, TrainingConfig
+
+    help_of = {f.name: f.metadata["help"] for f in [*fields(TrainingConfig), *fields(PromptSection)]}
+    assert help_of["warmup_ratio"].endswith("(must be >= 0 and < 1)")
+    assert "must be between 1 and 8; only few-shot-cot prompts" in help_of["shots"]
+    assert "must be > 0" in help_of["learning_rate"] and "not with epochs" in help_of["steps"]
+
+
+def test_task_options_help_does_not_list_option_names():
+    from dataclasses import fields
+
+    from capgap.config import TaskConfig
+    from capgap.tasks import TASKS
+
+    help_text = next(f for f in fields(TaskConfig) if f.name == "options").metadata["help"]
+    assert "max_steps" not in help_text and "answer_type" not in help_text
+    assert "max_steps" in TASKS["arith"].description and "answer_type" in TASKS["jsonl"].description
+
+
+def test_load_config_rejects_before_anything_runs(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(with_changes({"tasks.0.options": {"max_step": 3}, "tasks.0.test.limit": -3})))
+    with pytest.raises(CapgapError) as caught:
+        load_config(bad)
+    message = str(caught.value)
+    assert "2 problem(s)" in message and "\n" not in message
+    assert "tasks[0].options.max_step: unknown option (did you mean 'max_steps'?)" in message
+    assert "tasks[0].test.limit: -3 is out of range; must be >= 1" in message
+
+
+def test_load_task_rejects_unknown_and_mistyped_options():
+    from capgap.tasks import load_task, task_options
+
+    with pytest.raises(CapgapError, match=r"task 'arith': option 'max_step': unknown option \(did you mean "
+                                          r"'max_steps'\?\)"):
+        load_task("arith", n=5, max_step=2)
+    with pytest.raises(CapgapError, match=r"task 'svamp': option 'n': unknown option; valid names: data, split"):
+        load_task("svamp", n=5)
+    with pytest.raises(CapgapError, match=r"option 'n': expected int, got str '5'"):
+        load_task("arith", n="5")
+    with pytest.raises(CapgapError, match=r"arith: n: -3 is out of range; must be >= 1"):
+        load_task("arith", n=-3)
+    assert len(load_task("arith", n=5, max_steps=2, seed=None).items) == 5  # None: the default
+    assert task_options("arith") == ("n", "seed", "min_steps", "max_steps", "max_start", "max_operand", "max_value")
+    assert task_options("jsonl") == ("data", "split", "fields", "answer_type")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from capgap import load_model, resolve
-from capgap.models.generation import Decoding, generate, greedy_shrinking
+from capgap.models.generation import Decoding, generate, greedy_shrinking, row_seed
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +57,17 @@ def test_sampling_is_seeded(loaded):
     a = generate(loaded.model, loaded.tokenizer, PROMPTS, d)
     assert a == generate(loaded.model, loaded.tokenizer, PROMPTS, d)
     assert a != generate(loaded.model, loaded.tokenizer, PROMPTS, Decoding(max_new_tokens=10, temperature=1.0, seed=4))
+
+
+def test_a_sampled_row_depends_on_its_seed_not_on_its_batch(loaded):
+    # Teacher rationales are seeded per (model, item, sample): batch size, order and what a resumed run had
+    # left to generate must not change a row's text.
+    d = Decoding(max_new_tokens=12, temperature=1.0, top_p=0.9)
+    seeds = [row_seed("teacher", 0, f"item-{i}") for i in range(len(PROMPTS))]
+    together = generate(loaded.model, loaded.tokenizer, PROMPTS, d, seeds=seeds, batch_size=4)
+    one_by_one = generate(loaded.model, loaded.tokenizer, PROMPTS, d, seeds=seeds, batch_size=1)
+    reversed_ = generate(loaded.model, loaded.tokenizer, PROMPTS[::-1], d, seeds=seeds[::-1], batch_size=3)
+    assert together == one_by_one == reversed_[::-1]
+    assert len({g.text for g in together}) > 1
+    other = generate(loaded.model, loaded.tokenizer, PROMPTS, d, seeds=[s + 1 for s in seeds], batch_size=4)
+    assert other != together

@@ -22,7 +22,7 @@ def write_config(tmp_path, student, teacher_model, name="tiny"):
                      {"name": "tutor", "kind": "model", "model": str(teacher_model), "max_new_tokens": 8,
                       "samples": 2, "prompt": {"style": "few-shot-cot", "shots": 2}}],
         "protocols": ["unfiltered", "own-correct"],
-        "training": {"method": "lora", "steps": 2, "batch_size": 4, "max_length": 160},
+        "training": {"method": "lora", "steps": 2, "batch_size": 4, "max_length": 400},
         "evaluation": {"max_new_tokens": 8, "batch_size": 8, "dtype": "float32"},
     }
     path = tmp_path / f"{name}.yaml"

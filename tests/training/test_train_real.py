@@ -7,6 +7,7 @@ import pytest
 from capgap import PromptConfig, Store, evaluate, load_model, load_task, resolve
 from capgap.config import TrainingConfig
 from capgap.evaluation.prompts import render
+from capgap.models import decide
 from capgap.models.generation import Decoding
 from capgap.models.loading import checkpoint_dir
 from capgap.models.sources import ModelSource
@@ -24,7 +25,9 @@ def test_lora_training_moves_the_student_to_the_teachers_answers(tmp_path):
     task = Task(full.name, full.items, full.answer_type, full.exemplars, full.definition)
     prompt = PromptConfig()
     prompts = [render(task, it, base.tokenizer, prompt) for it in task.items]
-    rows = tokenize_examples(base.tokenizer, prompts, [it.rationale for it in task.items], chat=True, max_length=384)
+    data = tokenize_examples(base.tokenizer, prompts, [it.rationale for it in task.items], chat=True, max_length=384)
+    rows = data.rows
+    assert data.too_long == 0 and data.kept == [0, 1, 2, 3]
     # The prompt part of every training sequence is exactly what the evaluator feeds the model.
     for row, text in zip(rows, prompts, strict=True):
         prompt_ids = base.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -33,7 +36,7 @@ def test_lora_training_moves_the_student_to_the_teachers_answers(tmp_path):
         assert row["input_ids"][-1] == base.tokenizer.eos_token_id
     config = TrainingConfig(method="lora", steps=12, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0)
     result = train(checkpoint_dir(resolve("smollm2-135m-instruct")), base.tokenizer, rows, config, 0,
-                   tmp_path / "ckpt")
+                   tmp_path / "ckpt", decide("auto"))  # the default path: bf16 autocast on bf16-capable CPUs
     assert result.steps == 12 and len(result.loss_curve) == 12
     assert result.loss_curve[-1][1] < 0.5 * result.loss_curve[0][1]
     decoding = Decoding(max_new_tokens=96)

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass
@@ -15,7 +17,15 @@ from pathlib import Path
 
 import yaml
 
-from capgap.config.schema import LIST_ITEM_TYPES, PROTOCOLS, SplitConfig, StudyConfig, TeacherConfig
+from capgap.config.schema import (
+    LIST_ITEM_TYPES,
+    PROTOCOLS,
+    SplitConfig,
+    StudyConfig,
+    TaskConfig,
+    TeacherConfig,
+    range_problem,
+)
 from capgap.errors import CapgapError, did_you_mean
 
 
@@ -51,7 +61,51 @@ def _convert(hint, value, path: str, problems: Problems, item_type=None):
     if (isinstance(value, bool) and hint is not bool) or not isinstance(value, expected):
         problems.add(path, f"expected {hint.__name__}, got {type(value).__name__} {value!r}")
         return None
+    if hint is float and not math.isfinite(value):
+        problems.add(path, f"{value} is not a finite number")
+        return None
+    if hint is str and not value:
+        problems.add(path, "must not be an empty string")
+        return None
     return float(value) if hint is float else value
+
+
+def _check_value(value, meta: dict, where: str, problems: Problems) -> None:
+    """The rules of one field's knob (choices, range, unique, pattern) applied to its converted value."""
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        problems.add(where, f"'{value}' is not one of: {', '.join(choices)}")
+    items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+    for i, item in items:
+        at = where if i is None else f"{where}[{i}]"
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            message = range_problem(item, meta)
+            if message:
+                problems.add(at, message)
+        if meta.get("unique") and i is not None and item is not None and item in value[:i]:
+            problems.add(at, f"{item!r} repeats {where}[{value.index(item)}]; list each entry once")
+    pattern = meta.get("pattern")
+    if pattern and isinstance(value, str) and not re.fullmatch(pattern[0], value):
+        problems.add(where, f"{value!r} is not {pattern[1]}")
+
+
+def _check_applies(cls, data: dict, path: str, problems: Problems) -> None:
+    """Fields given where they do nothing: for another kind of section, or without/with another field."""
+    meta_of = {f.name: f.metadata for f in fields(cls)}
+    for name, meta in meta_of.items():
+        if data.get(name) is None:
+            continue
+        where = f"{path}.{name}" if path else name
+        if meta.get("only"):
+            key, allowed, who = meta["only"]
+            actual = data.get(key, fields_default(cls, key))
+            valid = meta_of[key].get("choices") or ()
+            if actual in valid and actual not in allowed:
+                problems.add(where, f"only {who} take {name} ({key} here is '{actual}')")
+        if meta.get("requires") and data.get(meta["requires"]) is None:
+            problems.add(where, f"applies only with {meta['requires']}; set {meta['requires']} or drop {name}")
+        if meta.get("excludes") and data.get(meta["excludes"]) is not None:
+            problems.add(where, f"is ignored when {meta['excludes']} is set; give only one of them")
 
 
 def build(cls, data, path: str, problems: Problems):
@@ -75,10 +129,10 @@ def build(cls, data, path: str, problems: Problems):
                 values[f.name] = build(hint, {}, where, problems)
             continue
         value = _convert(hints[f.name], data[f.name], where, problems, LIST_ITEM_TYPES.get((cls.__name__, f.name)))
-        choices = f.metadata.get("choices")
-        if choices and value is not None and value not in choices:
-            problems.add(where, f"'{value}' is not one of: {', '.join(choices)}")
+        if value is not None:
+            _check_value(value, dict(f.metadata), where, problems)
         values[f.name] = value
+    _check_applies(cls, data, path, problems)
     values = {k: v for k, v in values.items() if v is not None or fields_default(cls, k) is None}
     try:
         return cls(**values)
@@ -102,36 +156,53 @@ def _check_split(split: SplitConfig | None, path: str, problems: Problems, *, is
         problems.add(f"{path}.rest", "only a test split can be the rest of the items")
 
 
+def _check_task(task: TaskConfig, path: str, problems: Problems) -> None:
+    from capgap.tasks import TASKS, option_problems  # tasks import the schema: imported here, not at the top
+
+    _check_split(task.pool, f"{path}.pool", problems, is_test=False)
+    _check_split(task.test, f"{path}.test", problems, is_test=True)
+    if task.name not in TASKS:
+        problems.add(f"{path}.name", f"unknown task '{task.name}'{did_you_mean(task.name, list(TASKS))}")
+        return
+    for key, message in option_problems(task.name, task.options):
+        problems.add(f"{path}.options.{key}", message)
+
+
 def _check_teacher(t: TeacherConfig, path: str, problems: Problems) -> None:
     if t.kind == "model" and not t.model:
         problems.add(f"{path}.model", "required for a model teacher: the model to generate rationales with")
     if t.kind == "imported" and not t.files:
         problems.add(f"{path}.files", "required for an imported teacher: its rationale files")
-    if t.kind != "model" and t.model:
-        problems.add(f"{path}.model", f"only model teachers take a model (this one is kind '{t.kind}')")
-    if t.samples < 1 or t.max_new_tokens < 1:
-        problems.add(path, "samples and max_new_tokens must be positive")
+    if t.kind == "model" and t.temperature == 0 and t.samples > 1:
+        problems.add(f"{path}.samples", f"{t.samples} samples at temperature 0 repeat one greedy rationale; "
+                                        "set samples: 1 or a temperature above 0")
+
+
+def _check_unique_names(items: list, what: str, problems: Problems) -> None:
+    first: dict[str, int] = {}
+    for i, x in enumerate(items):
+        if x is None:
+            continue
+        if x.name in first:
+            problems.add(f"{what}[{i}].name", f"'{x.name}' names two {what} (also {what}[{first[x.name]}]); "
+                                              "names must be unique")
+        first.setdefault(x.name, i)
 
 
 def check_semantics(config: StudyConfig, problems: Problems) -> None:
-    """Cross-field rules that types alone cannot state."""
+    """Cross-field rules that the knobs of single fields cannot state."""
     for i, task in enumerate(config.tasks or []):
         if task is not None:
-            _check_split(task.pool, f"tasks[{i}].pool", problems, is_test=False)
-            _check_split(task.test, f"tasks[{i}].test", problems, is_test=True)
-    names = [t.name for t in config.teachers or [] if t is not None]
+            _check_task(task, f"tasks[{i}]", problems)
     for i, t in enumerate(config.teachers or []):
         if t is not None:
             _check_teacher(t, f"teachers[{i}]", problems)
-            if names.count(t.name) > 1:
-                problems.add(f"teachers[{i}].name", f"'{t.name}' names two teachers; names must be unique")
+    _check_unique_names(config.tasks or [], "tasks", problems)
+    _check_unique_names(config.teachers or [], "teachers", problems)
     for i, p in enumerate(config.protocols or []):
-        if p not in PROTOCOLS:
+        if p is not None and p not in PROTOCOLS:
             problems.add(f"protocols[{i}]", f"unknown protocol '{p}'{did_you_mean(str(p), list(PROTOCOLS))}")
-    tr = config.training
-    if tr is not None and (tr.steps < 1 or tr.learning_rate <= 0 or tr.batch_size < 1 or tr.grad_accum < 1):
-        problems.add("training", "steps, batch_size and grad_accum must be >= 1 and learning_rate > 0")
-    for name in ("tasks", "students", "teachers", "seeds"):
+    for name in ("tasks", "students", "teachers", "protocols", "seeds"):
         if not getattr(config, name):
             problems.add(name, "must list at least one entry")
 
@@ -166,5 +237,5 @@ def load_config(path: str | Path, data_dir: str | None = None) -> StudyConfig:
     """The study config at `path`; raises one CapgapError naming every problem."""
     config, problems = parse(read_yaml(path), data_dir, Path(path).parent)
     if problems or config is None:
-        raise CapgapError(f"{path}: {len(problems)} problem(s): " + "; ".join(problems))
+        raise CapgapError(f"{path}: {len(problems)} problem(s): " + "; ".join(" ".join(p.split()) for p in problems))
     return config

@@ -1,17 +1,67 @@
 """Typed sections of a study config, one per stage. Each field's help text is written once, here.
 
 `capgap validate` and `capgap run` read YAML into these classes through `capgap.config.load`; names in the
-YAML map to code only through the registries named in `choices`.
+YAML map to code only through the registries named in `choices`. Each field's rules sit next to it in its
+`knob(...)`: the allowed range (`min`, `max`, `above`, `below`), whether it only applies to one kind of
+section (`only`), and which fields it needs or conflicts with; `load` checks them generically and phrases
+every message, like the help text, from this metadata.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# (discriminating field, the values under which a field applies, who takes it: "only model teachers take X")
+MODEL_TEACHERS = ("kind", ("model",), "model teachers")
+IMPORTED_TEACHERS = ("kind", ("imported",), "imported teachers")
+FEW_SHOT_PROMPTS = ("style", ("few-shot-cot",), "few-shot-cot prompts")
+LORA_RUNS = ("method", ("lora",), "LoRA runs")
+# A name that becomes a folder: a plain name, never a path.
+PLAIN_NAME = (r"[A-Za-z0-9_-][A-Za-z0-9._-]*",
+              "a plain name: letters, digits, '-', '_' and '.' (not leading), no '/' or '..'")
 
-def knob(default=None, help: str = "", choices: tuple | None = None, required: bool = False):
-    """A config field with its help text (and allowed values) kept next to its type."""
-    meta = {"help": help, "choices": choices, "required": required}
+
+def describe_range(meta: Mapping) -> str | None:
+    """The allowed range of a number, as the help text and the error message both say it."""
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and hi is not None:
+        return f"between {lo} and {hi}"
+    low = f">= {lo}" if lo is not None else f"> {meta['above']}" if meta.get("above") is not None else None
+    high = f"<= {hi}" if hi is not None else f"< {meta['below']}" if meta.get("below") is not None else None
+    return " and ".join(p for p in (low, high) if p) or None
+
+
+def range_problem(value: float, meta: Mapping) -> str | None:
+    """Why `value` is outside the range in `meta` (None when it is inside)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    lo, hi, above, below = (meta.get(k) for k in ("min", "max", "above", "below"))
+    inside = ((lo is None or value >= lo) and (hi is None or value <= hi) and (above is None or value > above)
+              and (below is None or value < below))
+    return None if inside else f"{value} is out of range; must be {describe_range(meta)}"
+
+
+def knob(default=None, help: str = "", choices: tuple | None = None, required: bool = False, *,
+         min: float | None = None, max: float | None = None, above: float | None = None,
+         below: float | None = None, only: tuple | None = None, requires: str | None = None,
+         excludes: str | None = None, unique: bool = False, pattern: tuple[str, str] | None = None):
+    """A config field with its help text, allowed values and rules kept next to its type.
+
+    min/max (inclusive), above/below (exclusive): the range of a number, or of each number of a list.
+    only: (field, values, who) - the field may be given only when `field` has one of `values`.
+    requires / excludes: another field that must / must not be given with this one.
+    unique: no list entry may repeat. pattern: (regex, description) a string must match in full.
+    """
+    meta = {"help": help, "choices": choices, "required": required, "min": min, "max": max, "above": above,
+            "below": below, "only": only, "requires": requires, "excludes": excludes, "unique": unique,
+            "pattern": pattern}
+    notes = [f"must be {r}" for r in [describe_range(meta)] if r]
+    notes += [f"only {only[2]}"] if only else []
+    notes += [f"needs {requires}"] if requires else []
+    notes += [f"not with {excludes}"] if excludes else []
+    meta["help"] = f"{help} ({'; '.join(notes)})" if notes else help
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -19,18 +69,19 @@ def knob(default=None, help: str = "", choices: tuple | None = None, required: b
 
 @dataclass
 class SplitConfig:
-    first: int | None = knob(None, "take the first N items of the task (in the data's order)")
+    first: int | None = knob(None, "take the first N items of the task (in the data's order)", min=1)
     match_file: str | None = knob(None, "take the items whose question appears in this file (JSON/JSONL)")
-    match_field: str = knob("question", "the field of match_file that holds the question text")
+    match_field: str = knob("question", "the field of match_file that holds the question text",
+                            requires="match_file")
     rest: bool = knob(False, "take the items that are not in the training pool (test split only)")
-    limit: int | None = knob(None, "keep at most N of the selected items")
+    limit: int | None = knob(None, "keep at most N of the selected items", min=1)
 
 
 @dataclass
 class TaskConfig:
     name: str = knob(required=True, help="task name (see `capgap tasks`)")
-    options: dict = knob({}, "loader options: data (path relative to data_dir), split, fields, answer_type, "
-                             "and for arith n, seed, min_steps, max_steps, max_start, max_operand, max_value")
+    options: dict = knob({}, "the task's loader options (`capgap tasks` lists each task's); a data path is "
+                             "relative to data_dir")
     pool: SplitConfig = knob(None, "which items are training questions", required=True)
     test: SplitConfig = knob(None, "which items are test items (never trained on)", required=True)
 
@@ -38,7 +89,7 @@ class TaskConfig:
 @dataclass
 class PromptSection:
     style: str = knob("zero-shot-cot", "zero-shot-cot or few-shot-cot", ("zero-shot-cot", "few-shot-cot"))
-    shots: int = knob(4, "worked examples in few-shot-cot (1-8)")
+    shots: int = knob(4, "worked examples in few-shot-cot", min=1, max=8, only=FEW_SHOT_PROMPTS)
     chat: str = knob("auto", "use the model's chat template: auto, on, off", ("auto", "on", "off"))
 
 
@@ -47,23 +98,27 @@ class TeacherConfig:
     name: str = knob(required=True, help="label in tables and the store (unique in the study)")
     kind: str = knob(required=True, help="where rationales come from", choices=("reference", "model", "imported"))
     params: float | None = knob(None, "parameter count, for capacity-gap analysis (model teachers: read "
-                                      "from the model when not given; imported/API teachers: declare it)")
+                                      "from the model when not given; imported/API teachers: declare it)", above=0)
     # kind: model
-    model: str | None = knob(None, "model teacher: any model `capgap eval` loads")
-    prompt: PromptSection = knob(None, "model teacher: prompt used to ask for rationales")
-    samples: int = knob(1, "model teacher: rationales sampled per training question (more: more chances "
-                           "of a correct one, more generation time)")
-    temperature: float = knob(0.7, "model teacher: sampling temperature (0 = greedy: samples would repeat)")
-    max_new_tokens: int = knob(256, "model teacher: longest rationale")
+    model: str | None = knob(None, "any model `capgap eval` loads", only=MODEL_TEACHERS)
+    prompt: PromptSection = knob(None, "prompt used to ask for rationales", only=MODEL_TEACHERS)
+    samples: int = knob(1, "rationales sampled per training question (more: more chances of a correct one, "
+                           "more generation time)", min=1, only=MODEL_TEACHERS)
+    temperature: float = knob(0.7, "sampling temperature (0 = greedy: samples would repeat)", min=0,
+                              only=MODEL_TEACHERS)
+    max_new_tokens: int = knob(256, "longest rationale", min=1, only=MODEL_TEACHERS)
     # kind: imported
-    files: list = knob([], "imported teacher: rationale files (paths relative to data_dir)")
-    question_field: str = knob("question", "imported teacher: field holding the question (join key)")
-    rationale_field: str = knob("rationale", "imported teacher: field holding the rationale")
-    id_field: str | None = knob(None, "imported teacher: join on this id field instead of question text")
-    questions_file: str | None = knob(None, "imported teacher: question file aligned by position with files "
-                                            "that are plain lists of continuations")
-    cut_at: str | None = knob(None, "imported teacher: cut each continuation at this marker")
-    strip_prefix: str | None = knob(None, "imported teacher: drop this prefix of each rationale")
+    files: list = knob([], "rationale files (paths relative to data_dir)", only=IMPORTED_TEACHERS)
+    question_field: str = knob("question", "field holding the question (join key)", only=IMPORTED_TEACHERS)
+    rationale_field: str = knob("rationale", "field holding the rationale", only=IMPORTED_TEACHERS,
+                                excludes="questions_file")
+    id_field: str | None = knob(None, "join on this id field instead of question text", only=IMPORTED_TEACHERS,
+                                excludes="questions_file")
+    questions_file: str | None = knob(None, "question file aligned by position with files that are plain "
+                                            "lists of continuations", only=IMPORTED_TEACHERS)
+    cut_at: str | None = knob(None, "cut each continuation at this marker", only=IMPORTED_TEACHERS,
+                              requires="questions_file")
+    strip_prefix: str | None = knob(None, "drop this prefix of each rationale", only=IMPORTED_TEACHERS)
 
 
 @dataclass
@@ -71,36 +126,39 @@ class TrainingConfig:
     method: str = knob("lora", "lora: small adapters, fast and gentle; full: all weights, stronger updates "
                                 "that can also erase what the student knew", ("lora", "full"))
     steps: int = knob(60, "optimizer steps per cell; the same for every teacher, so teachers compare at "
-                          "equal budget (more: better fit, longer runs)")
+                          "equal budget (more: better fit, longer runs)", min=1, excludes="epochs")
     epochs: float | None = knob(None, "train this many passes over each teacher's data instead of a fixed "
-                                      "step count (budgets then differ between teachers: reported)")
-    learning_rate: float = knob(2e-4, "peak learning rate (LoRA tolerates ~1e-4..5e-4; full ~1e-5..5e-5)")
-    batch_size: int = knob(8, "examples per micro-batch (memory grows with it)")
-    grad_accum: int = knob(1, "micro-batches per optimizer step: effective batch = batch_size x grad_accum")
-    max_length: int = knob(384, "tokens per example (prompt + rationale); longer ones are truncated")
-    lora_r: int = knob(16, "LoRA rank (capacity of the adapter)")
-    lora_alpha: int = knob(32, "LoRA scaling numerator (update scale = alpha / r)")
-    warmup_ratio: float = knob(0.1, "share of steps with a rising learning rate")
+                                      "step count (budgets then differ between teachers: reported)", above=0)
+    learning_rate: float = knob(2e-4, "peak learning rate (LoRA tolerates ~1e-4..5e-4; full ~1e-5..5e-5)",
+                                above=0)
+    batch_size: int = knob(8, "examples per micro-batch (memory grows with it)", min=1)
+    grad_accum: int = knob(1, "micro-batches per optimizer step: effective batch = batch_size x grad_accum",
+                           min=1)
+    max_length: int = knob(384, "tokens per example (prompt + rationale); longer ones are truncated", min=1)
+    lora_r: int = knob(16, "LoRA rank (capacity of the adapter)", min=1, only=LORA_RUNS)
+    lora_alpha: int = knob(32, "LoRA scaling numerator (update scale = alpha / r)", min=1, only=LORA_RUNS)
+    warmup_ratio: float = knob(0.1, "share of steps with a rising learning rate", min=0, below=1)
 
 
 @dataclass
 class EvaluationConfig:
     prompt: PromptSection = knob(None, "prompt of every pre- and post-distillation evaluation")
-    max_new_tokens: int = knob(256, "longest answer (shorter: faster, but long rationales get cut)")
-    batch_size: int = knob(32, "prompts generated together")
+    max_new_tokens: int = knob(256, "longest answer (shorter: faster, but long rationales get cut)", min=1)
+    batch_size: int = knob(32, "prompts generated together", min=1)
     dtype: str = knob("auto", "auto, float32, bfloat16, float16", ("auto", "float32", "bfloat16", "float16"))
 
 
 @dataclass
 class StudyConfig:
-    name: str = knob(required=True, help="names the run directory and the report")
+    name: str = knob(required=True, help="names the run directory and the report", pattern=PLAIN_NAME)
     tasks: list = knob([], "tasks, each with a training pool and a test split", required=True)
-    students: list = knob([], "student models (see `capgap models`)", required=True)
+    students: list = knob([], "student models (see `capgap models`)", required=True, unique=True)
     teachers: list = knob([], "candidate teachers", required=True)
     protocols: list = knob(["own-correct"], "training-data protocols: intersection (items every teacher got "
                                             "right: isolates rationale quality), own-correct (each teacher's own "
-                                            "correct items: realistic), unfiltered")
-    seeds: list = knob([0], "one training run per seed; more seeds, tighter conclusions")
+                                            "correct items: realistic), unfiltered", unique=True)
+    seeds: list = knob([0], "one training run per seed; more seeds, tighter conclusions", min=0, below=2**32,
+                       unique=True)
     data_dir: str | None = knob(None, "base folder of relative data paths (overridden by --data-dir or "
                                       "CAPGAP_DATA_DIR)")
     training: TrainingConfig = knob(None, "how students are fine-tuned")

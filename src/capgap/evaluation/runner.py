@@ -1,10 +1,11 @@
 """Evaluate a model on a task, through the results store.
 
 An evaluation is keyed by a hash of everything that determines its generations: the task's data, the
-model's fingerprint, the prompt, the decoding and the dtype. Answer extraction is not in the key: rows
-record the extraction version that scored them, and rows from an older one are re-scored from the stored
-generation when read. Asking again returns stored rows without loading the model; items not yet stored (a
-larger --limit, an interrupted run) are generated and stored batch by batch.
+model's fingerprint, the prompt, the decoding and the resolved device and dtype (`models.precision`).
+Answer extraction is not in the key: rows record the extraction version that scored them, and rows from an
+older one are re-scored from the stored generation when read (`evaluation.scoring`, the one scorer).
+Asking again returns stored rows without loading the model; items not yet stored (a larger --limit, an
+interrupted run) are generated and stored batch by batch.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from capgap.evaluation.metrics import wilson_interval
 from capgap.evaluation.prompts import PromptConfig, render, stop_strings, uses_chat
 from capgap.evaluation.scoring import rescore_stale, scores
-from capgap.models import LoadedModel, load_model, resolve, resolve_dtype
-from capgap.models.generation import Decoding, Generation, generate
+from capgap.models import LoadedModel, Precision, decide, load_model, resolve
+from capgap.models.generation import Decoding, Generation, generate, row_seed
 from capgap.store import EvalRecord, Store
 from capgap.tasks import Item, Task
 
@@ -66,9 +67,13 @@ def versions() -> dict:
 
 
 def evaluation_key(task: Task, fingerprint: str, prompt: PromptConfig, decoding: Decoding,
-                   dtype: str) -> tuple[str, dict]:
-    spec = {"task": task.name, "task_definition": task.definition, "model_fingerprint": fingerprint,
-            "prompt": prompt.key(), "decoding": decoding.key(), "dtype": dtype}
+                   precision: Precision) -> tuple[str, dict]:
+    """The key of an evaluation and the spec it hashes: everything that determines its generations. The item
+    subset is not in it (a larger --limit reuses the rows of a smaller one); whoever pairs rows names the
+    items it pairs."""
+    spec = {"task": task.name, "task_definition": task.definition, "answer_type": task.answer_type.value,
+            "model_fingerprint": fingerprint, "prompt": prompt.key(), "decoding": decoding.key(),
+            "dtype": precision.dtype, "device": precision.device}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return digest[:24], spec
 
@@ -87,23 +92,24 @@ def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: Prom
     prompt.check()
     start = time.perf_counter()
     if isinstance(model, LoadedModel):
-        name, fingerprint, dtype = model.spec, model.fingerprint, model.dtype
+        name, fingerprint, precision = model.spec, model.fingerprint, model.precision or decide(model.dtype)
     else:
         source = resolve(model)
-        name, fingerprint, dtype = model, source.fingerprint(), resolve_dtype(dtype)
-    key, spec = evaluation_key(task, fingerprint, prompt, decoding, dtype)
+        name, fingerprint, precision = model, source.fingerprint(), decide(dtype)
+    key, spec = evaluation_key(task, fingerprint, prompt, decoding, precision)
     if store.evaluation(key) is None:  # versions() imports transformers: not worth it on a store hit
-        store.register_evaluation(EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, versions()))
+        environment = {**versions(), "precision": precision.record()}
+        store.register_evaluation(EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, environment))
     stored = store.items(key, [it.id for it in task.items])
     rescore_stale(stored, task.answer_type, store, key)
     missing = [it for it in task.items
                if it.id not in stored or stored[it.id]["item_hash"] != it.content_hash()]
     if missing:
-        loaded = model if isinstance(model, LoadedModel) else load_model(source, dtype)
+        loaded = model if isinstance(model, LoadedModel) else load_model(source, precision.dtype)
         stored.update(_generate_missing(loaded, task, missing, store, key, prompt, decoding, batch_size,
                                         progress))
     rows = [stored[it.id] for it in task.items]
-    return EvalResult(key, task.name, name, dtype, rows, len(missing), time.perf_counter() - start)
+    return EvalResult(key, task.name, name, precision.dtype, rows, len(missing), time.perf_counter() - start)
 
 
 def _generate_missing(loaded: LoadedModel, task: Task, missing: list[Item], store: Store, key: str,
@@ -120,7 +126,8 @@ def _generate_missing(loaded: LoadedModel, task: Task, missing: list[Item], stor
         new_rows.update((r["item_id"], r) for r in rows)
         bar.update(len(rows))
 
-    generate(loaded.model, loaded.tokenizer, prompts, decoding,
+    seeds = [row_seed(loaded.fingerprint, decoding.seed, it.id) for it in missing]  # per (model, sample, item)
+    generate(loaded.model, loaded.tokenizer, prompts, decoding, seeds=seeds,
              stop=stop_strings(prompt, loaded.tokenizer),
              add_special_tokens=not uses_chat(prompt, loaded.tokenizer), batch_size=batch_size,
              on_batch=on_batch)

@@ -7,17 +7,14 @@ take well under a second.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.errors import CapgapError
+from capgap.models.precision import Precision, decide
 from capgap.models.sources import ModelSource, cache_dir
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -28,50 +25,11 @@ class LoadedModel:
     tokenizer: object  # a transformers PreTrainedTokenizer, left padding, with a pad token
     dtype: str
     n_params: int
+    precision: Precision | None = None  # the decision (device, dtype, reason) it was loaded under
 
     @property
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
-
-
-def _bf16_is_faster_on_cpu() -> bool:
-    """Time a matmul in both dtypes: CPUs without AVX512-BF16/AMX run bf16 many times slower than fp32."""
-    import platform
-
-    import torch
-
-    memo = cache_dir() / "cpu-dtype.json"
-    key = f"{platform.processor()}|{os.cpu_count()}|{torch.__version__}|{torch.backends.cpu.get_cpu_capability()}"
-    try:
-        known = json.loads(memo.read_text())
-        if known.get("key") == key:
-            return bool(known["bf16_faster"])
-    except (OSError, json.JSONDecodeError, KeyError):
-        pass
-    timings = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a, b = torch.randn(256, 256, dtype=dtype), torch.randn(256, 256, dtype=dtype)
-        a @ b
-        start = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        timings[dtype] = time.perf_counter() - start
-    faster = timings[torch.bfloat16] * 1.2 < timings[torch.float32]
-    memo.write_text(json.dumps({"key": key, "bf16_faster": faster}))
-    return faster
-
-
-def resolve_dtype(dtype: str) -> str:
-    """`auto`: bf16 on a GPU that supports it or a CPU where it measures faster, else float32."""
-    if dtype not in DTYPES:
-        raise CapgapError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
-    if dtype != "auto":
-        return dtype
-    import torch
-
-    if torch.cuda.is_available():
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return "bfloat16" if _bf16_is_faster_on_cpu() else "float32"
 
 
 def _converted_gguf(source: ModelSource, fingerprint: str) -> Path:
@@ -108,13 +66,15 @@ def checkpoint_dir(source: ModelSource) -> Path:
     return source.path
 
 
-def load_model(source: ModelSource, dtype: str = "auto", device: str | None = None) -> LoadedModel:
-    """Load weights and tokenizer. Any loading failure becomes one CapgapError line saying why."""
+def load_model(source: ModelSource, dtype: str = "auto") -> LoadedModel:
+    """Load weights and tokenizer on the device and in the dtype `precision.decide` picks. Any loading failure
+    becomes one CapgapError line saying why."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     fingerprint = source.fingerprint()
-    chosen = resolve_dtype(dtype)
+    precision = decide(dtype)
+    chosen = precision.dtype
     try:
         directory = checkpoint_dir(source)
         tokenizer = AutoTokenizer.from_pretrained(directory)
@@ -125,13 +85,12 @@ def load_model(source: ModelSource, dtype: str = "auto", device: str | None = No
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
         raise CapgapError(f"model '{source.spec}' did not load ({type(e).__name__}: {first}); check that it "
                           "is a causal language model checkpoint that transformers can read") from None
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
+    model.to(precision.device).eval()
     tokenizer.padding_side = "left"  # generation appends to the right end of every row
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     n_params = sum(p.numel() for p in model.parameters())
-    return LoadedModel(source.spec, fingerprint, model, tokenizer, chosen, n_params)
+    return LoadedModel(source.spec, fingerprint, model, tokenizer, chosen, n_params, precision)
 
 
 def count_parameters(source: ModelSource) -> int:

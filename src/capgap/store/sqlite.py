@@ -18,7 +18,7 @@ from pathlib import Path
 from capgap.errors import CapgapError
 
 _BUSY_SECONDS = 60  # how long a writer waits for another process before giving up
-SCHEMA_VERSION = 2  # 2 added the study tables (created on open for older stores)
+SCHEMA_VERSION = 3  # 2 added the study tables, 3 the cells' training keys and plans (both added on open)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -81,11 +81,24 @@ CREATE TABLE IF NOT EXISTS cells (
     training_json TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS planned_cells (  -- the cells of each study's latest plan: what its report shows
+    study TEXT NOT NULL, cell_key TEXT NOT NULL,
+    PRIMARY KEY (study, cell_key)
+);
 """
+# Columns added after schema 2, with their types: added to older stores on open.
+_ADDED_CELL_COLUMNS = {
+    "train_key": "TEXT",            # hash of what determines the weights: cells that share it share a checkpoint
+    "test_items_json": "TEXT",      # the test item ids pre and post are paired on
+    "evaluation_json": "TEXT",      # the post-evaluation spec (items, prompt, decoding, dtype, device, extraction)
+    "precision_json": "TEXT",       # device and precision of training and evaluation, with the reason
+    "n_too_long": "INTEGER",        # examples dropped for exceeding max_length
+    "warmup_steps": "INTEGER",
+}
 CELL_COLUMNS = ("cell_key", "study", "task", "student", "teacher", "protocol", "seed", "status", "student_params",
                 "n_train", "train_item_ids_json", "steps", "effective_batch", "tokens", "train_seconds",
                 "loss_curve_json", "checkpoint", "checkpoint_fingerprint", "pre_eval_key", "post_eval_key",
-                "training_json")
+                "training_json", *_ADDED_CELL_COLUMNS)
 TEACHER_COLUMNS = ("study", "task", "teacher", "kind", "params", "pool_size", "accuracy", "mean_words", "notes_json")
 ITEM_COLUMNS = ("item_id", "item_hash", "prompt", "generation", "n_new_tokens", "gold", "answer_strict",
                 "answer_flexible", "correct_strict", "correct_flexible", "extraction_version")
@@ -138,11 +151,14 @@ class Store:
                 if statement.strip():
                     self._conn.execute(statement)
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise CapgapError(f"results store {self.path} was written by a newer capgap (schema "
                                   f"{row[0]}); upgrade capgap or use another --store")
+            present = {r[1] for r in self._conn.execute("PRAGMA table_info(cells)")}
+            for column, kind in _ADDED_CELL_COLUMNS.items():
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE cells ADD COLUMN {column} {kind}")
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     @property
     def study(self) -> StudyTables:
@@ -252,6 +268,24 @@ class StudyTables:
     def cell(self, cell_key: str) -> dict | None:
         r = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE cell_key=?", (cell_key,)).fetchone()
         return dict(zip(CELL_COLUMNS, r, strict=True)) if r else None
+
+    def trained_cell(self, train_key: str) -> dict | None:
+        """The latest trained or finished cell with this training key (its checkpoint and training facts)."""
+        r = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE train_key=? AND status IN "
+                               "('trained', 'done') ORDER BY updated_at DESC LIMIT 1", (train_key,)).fetchone()
+        return dict(zip(CELL_COLUMNS, r, strict=True)) if r else None
+
+    def save_plan(self, study: str, cell_keys: list[str]) -> None:
+        """The cells of the study's latest plan (replacing the previous plan's list; no cell is deleted)."""
+        with self._store.transaction():
+            self._conn.execute("DELETE FROM planned_cells WHERE study=?", (study,))
+            self._conn.executemany("INSERT OR IGNORE INTO planned_cells VALUES (?, ?)",
+                                   [(study, k) for k in cell_keys])
+
+    def planned(self, study: str) -> set[str] | None:
+        """Cell keys of the study's latest plan; None for a study run before plans were recorded."""
+        keys = {r[0] for r in self._conn.execute("SELECT cell_key FROM planned_cells WHERE study=?", (study,))}
+        return keys or None
 
     def cells(self, study: str) -> list[dict]:
         cursor = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE study=? ORDER BY rowid",

@@ -13,11 +13,16 @@ from capgap.study.teachers import gather
 
 
 def validate_file(path: Path, data_dir: str | None = None) -> list[str]:
+    """Every problem of the config at `path`, one line each ("where: what is wrong; how to fix it")."""
+    return [" ".join(problem.split()) for problem in _problems(path, data_dir)]
+
+
+def _problems(path: Path, data_dir: str | None) -> list[str]:
     try:
         config, problems = parse(read_yaml(path), data_dir, path.parent)
     except CapgapError as e:
         return [str(e)]
-    if problems or config is None:
+    if problems or config is None:  # the data checks below need a sound config
         return list(problems)
     for i, spec in enumerate(config.students):
         _check(problems, f"students[{i}]", lambda spec=spec: resolve(spec))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from capgap.errors import CapgapError, did_you_mean
 from capgap.tasks.arith import ArithConfig, load_arith
@@ -23,8 +26,25 @@ from capgap.tasks.files import (
 
 @dataclass(frozen=True)
 class TaskSpec:
-    description: str
+    summary: str
     loader: Callable[..., Task]
+    option_types: dict[str, Any]  # option name -> type: read from the loader's signature (arith: ArithConfig)
+    check: Callable[[dict], list[tuple[str, str]]] | None = None  # (option, problem) found without reading data
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return tuple(self.option_types)
+
+    @property
+    def description(self) -> str:
+        return f"{self.summary}; options: {', '.join(self.options)}"
+
+
+def _keyword_options(loader: Callable) -> dict[str, Any]:
+    """The keyword-only parameters of a loader and their types: the task's options, stated once."""
+    hints = typing.get_type_hints(loader)
+    params = inspect.signature(loader).parameters.values()
+    return {p.name: hints.get(p.name, object) for p in params if p.kind is p.KEYWORD_ONLY}
 
 
 def _records(name: str, data: str | None, split: str | None, hub: str | None, config: str | None = None):
@@ -41,51 +61,113 @@ def _records(name: str, data: str | None, split: str | None, hub: str | None, co
     return read_records(path), {"file": path.name}
 
 
-def _svamp(data=None, split=None, **_) -> Task:
+def _svamp(*, data: str | None = None, split: str | None = None) -> Task:
     records, source = _records("svamp", data, split, "ChilleD/SVAMP")
     return build_task("svamp", svamp_items(records), AnswerType.NUMBER, source)
 
 
-def _gsm8k(data=None, split=None, **_) -> Task:
+def _gsm8k(*, data: str | None = None, split: str | None = None) -> Task:
     records, source = _records("gsm8k", data, split, "openai/gsm8k", config="main" if not data else None)
     return build_task("gsm8k", gsm8k_items(records), AnswerType.NUMBER, source)
 
 
-def _jsonl(data=None, split=None, fields: FieldMap | str | None = None, answer_type="number", **_) -> Task:
-    records, source = _records("jsonl", data, split, None)
-    field_map = fields if isinstance(fields, FieldMap) else FieldMap.parse(fields)
+def _answer_type(value: str) -> AnswerType:
     try:
-        kind = AnswerType(answer_type)
+        return AnswerType(value)
     except ValueError:
         valid = ", ".join(t.value for t in AnswerType)
-        raise CapgapError(f"unknown answer type '{answer_type}'; valid: {valid}") from None
+        raise CapgapError(f"unknown answer type '{value}'; valid: {valid}") from None
+
+
+def _jsonl(*, data: str | None = None, split: str | None = None, fields: FieldMap | str | None = None,
+           answer_type: str = "number") -> Task:
+    field_map = fields if isinstance(fields, FieldMap) else FieldMap.parse(fields)
+    kind = _answer_type(answer_type)  # option mistakes first: before any data is read
+    records, source = _records("jsonl", data, split, None)
     items = mapped_items(records, field_map, kind)
     return build_task("jsonl", items, kind, {**source, "fields": field_map.__dict__})
 
 
-def _arith(n: int | None = None, seed: int = 0, **knobs) -> Task:
-    valid = {f.name for f in fields(ArithConfig)}
-    chosen = {k: v for k, v in knobs.items() if k in valid and v is not None}
-    if n is not None:
-        chosen["n"] = n
-    return load_arith(ArithConfig(seed=seed, **chosen))
+def _check_jsonl(options: dict) -> list[tuple[str, str]]:
+    problems = [] if options.get("data") else [("data", "required: the JSON / JSONL file of the items")]
+    for key, parse in (("fields", FieldMap.parse), ("answer_type", _answer_type)):
+        try:
+            if key in options:
+                parse(options[key])
+        except CapgapError as e:
+            problems.append((key, str(e)))
+    return problems
+
+
+def _arith(**knobs: int) -> Task:
+    return load_arith(ArithConfig(**knobs))
+
+
+def _check_arith(options: dict) -> list[tuple[str, str]]:
+    return ArithConfig(**options).problems()
 
 
 TASKS: dict[str, TaskSpec] = {
     "arith": TaskSpec("generated multi-step arithmetic word problems with gold rationales (no data file)",
-                      _arith),
-    "svamp": TaskSpec("SVAMP math word problems (SVAMP.json format, or Hub id ChilleD/SVAMP)", _svamp),
-    "gsm8k": TaskSpec("GSM8K grade-school math (JSONL with '#### N' answers, or Hub id openai/gsm8k)", _gsm8k),
-    "jsonl": TaskSpec("any JSON / JSONL file with a field mapping and an answer type", _jsonl),
+                      _arith, typing.get_type_hints(ArithConfig), _check_arith),
+    "svamp": TaskSpec("SVAMP math word problems (SVAMP.json format, or Hub id ChilleD/SVAMP)", _svamp,
+                      _keyword_options(_svamp)),
+    "gsm8k": TaskSpec("GSM8K grade-school math (JSONL with '#### N' answers, or Hub id openai/gsm8k)", _gsm8k,
+                      _keyword_options(_gsm8k)),
+    "jsonl": TaskSpec("any JSON / JSONL file with a field mapping and an answer type", _jsonl,
+                      _keyword_options(_jsonl), _check_jsonl),
 }
 
 
-def load_task(name: str, **options) -> Task:
-    """Load a built-in task by name; options: data, split, fields, answer_type, and arith knobs."""
+def _spec(name: str) -> TaskSpec:
     if name not in TASKS:
         raise CapgapError(f"unknown task '{name}'{did_you_mean(name, list(TASKS))}")
-    return TASKS[name].loader(**options)
+    return TASKS[name]
+
+
+def _accepts(hint: Any, value: object) -> bool:
+    allowed = [a for a in (typing.get_args(hint) or (hint,)) if a is not type(None)]
+    return any(isinstance(value, a) and not (isinstance(value, bool) and a is not bool) for a in allowed)
+
+
+def _shape_problems(spec: TaskSpec, options: dict) -> list[tuple[str, str]]:
+    """Unknown option names (with the closest valid one) and values of the wrong type."""
+    problems = []
+    for key, value in options.items():
+        if key not in spec.option_types:
+            problems.append((str(key), f"unknown option{did_you_mean(str(key), list(spec.options))}"))
+        elif value is None:
+            problems.append((key, "must not be empty; leave the option out for its default"))
+        elif not _accepts(spec.option_types[key], value):
+            kinds = " or ".join(getattr(a, "__name__", str(a)) for a in typing.get_args(spec.option_types[key])
+                                if a is not type(None)) or spec.option_types[key].__name__
+            problems.append((key, f"expected {kinds}, got {type(value).__name__} {value!r}"))
+    return problems
+
+
+def option_problems(name: str, options: dict) -> list[tuple[str, str]]:
+    """(option, problem) for every option of task `name` that loading would reject; reads no data."""
+    spec = _spec(name)
+    problems = _shape_problems(spec, options)
+    if not problems and spec.check is not None:
+        problems = spec.check(options)
+    return problems
+
+
+def task_options(name: str) -> tuple[str, ...]:
+    """The option names task `name` takes (its loader's keyword arguments)."""
+    return _spec(name).options
+
+
+def load_task(name: str, **options) -> Task:
+    """Load a built-in task by name with its options (`task_options(name)`); None means the default."""
+    spec = _spec(name)
+    options = {k: v for k, v in options.items() if v is not None}
+    problems = _shape_problems(spec, options)
+    if problems:
+        raise CapgapError(f"task '{name}': " + "; ".join(f"option '{k}': {m}" for k, m in problems))
+    return spec.loader(**options)
 
 
 __all__ = ["PIPELINES", "TASKS", "AnswerType", "ArithConfig", "Extracted", "FieldMap", "Item", "Task",
-           "extract", "is_correct", "load_task"]
+           "extract", "is_correct", "load_task", "option_problems", "task_options"]

@@ -8,8 +8,9 @@ the same items, so an `arith` test set never needs a data file.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
+from capgap.config.schema import knob, range_problem
 from capgap.errors import CapgapError
 from capgap.tasks.base import Item, Task
 from capgap.tasks.extraction import AnswerType
@@ -33,28 +34,44 @@ _OPS = {
     "/": ["{P} divides the {t} into {b} equal groups and keeps one group.",
           "Then {n} splits the {t} into {b} equal piles and keeps one pile."],
 }
+MAX_STEPS = 4  # the story templates chain at most this many operations
 _STEP_WORDS = {"+": "adding {b}", "-": "taking away {b}", "*": "multiplying by {b}", "/": "dividing by {b}"}
 
 
 @dataclass(frozen=True)
 class ArithConfig:
-    """Knobs of the generator; all of them go into the task definition (and so into evaluation keys)."""
+    """Knobs of the generator; all of them go into the task definition (and so into evaluation keys).
 
-    n: int = 500
-    seed: int = 0
-    min_steps: int = 1
-    max_steps: int = 4
-    max_start: int = 50  # starting quantity drawn from [2, max_start]
-    max_operand: int = 20  # operands of + and - drawn from [1, max_operand]; x and / use 2-5
-    max_value: int = 1000  # no intermediate result exceeds this
+    Their names are the `arith` task's options; each range sits next to its knob.
+    """
+
+    n: int = knob(500, "problems generated", min=1)
+    seed: int = knob(0, "generator seed: same knobs and seed, same problems")
+    min_steps: int = knob(1, "fewest operations per problem", min=1, max=MAX_STEPS)
+    max_steps: int = knob(4, "most operations per problem", min=1, max=MAX_STEPS)
+    max_start: int = knob(50, "starting quantity drawn from [2, max_start]", min=2)
+    max_operand: int = knob(20, "operands of + and - drawn from [1, max_operand]; x and / use 2-5", min=1)
+    max_value: int = knob(1000, "no intermediate result exceeds this", min=2)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(knob, problem) for every knob out of its range or inconsistent with another."""
+        found = []
+        for f in fields(self):
+            message = range_problem(getattr(self, f.name), f.metadata)
+            if message:
+                found.append((f.name, message))
+        if not found and self.min_steps > self.max_steps:
+            found.append(("min_steps", f"{self.min_steps} is above max_steps ({self.max_steps}); "
+                                       "need min_steps <= max_steps"))
+        if not found and self.max_value < self.max_start:
+            found.append(("max_value", f"{self.max_value} is below max_start ({self.max_start}); "
+                                       "need max_value >= max_start"))
+        return found
 
     def check(self) -> None:
-        if not 1 <= self.min_steps <= self.max_steps <= 4:
-            raise CapgapError(f"arith: need 1 <= min_steps <= max_steps <= 4, got {self.min_steps}, "
-                              f"{self.max_steps}; set them in that range")
-        if self.max_start < 2 or self.max_operand < 1 or self.max_value < self.max_start or self.n < 1:
-            raise CapgapError("arith: need n >= 1, max_start >= 2, max_operand >= 1 and "
-                              "max_value >= max_start; raise the offending knob")
+        problems = self.problems()
+        if problems:
+            raise CapgapError("arith: " + "; ".join(f"{name}: {message}" for name, message in problems))
 
 
 def _pick_op(rng: random.Random, value: int, cfg: ArithConfig) -> tuple[str, int] | None:

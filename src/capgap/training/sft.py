@@ -8,61 +8,94 @@ loss is on the completion only and no template is applied twice.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from capgap.config import TrainingConfig
 from capgap.errors import CapgapError
+from capgap.models.precision import Precision
+
+TRAINING_VERSION = 2  # part of every cell's training key: bump when the recipe changes what a key trains
+# v2: every source of randomness seeded before the model is built; warmup as integer steps; over-long
+#     examples dropped (never cut before their final answer); precision chosen by `models.precision`.
+METADATA = "capgap-training.json"  # written beside the weights of every checkpoint
 
 
 @dataclass
 class TrainResult:
     checkpoint: Path
     steps: int
+    warmup_steps: int
     effective_batch: int
-    n_examples: int
+    n_examples: int  # distinct examples the optimizer saw
     tokens: int  # tokens in the sequences the optimizer saw (prompt + completion)
     seconds: float
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
+@dataclass
+class TrainingSet:
+    """Tokenized examples, and which of the given examples they are."""
+
+    rows: list[dict]
+    kept: list[int]  # indices into the examples given
+    too_long: int  # examples dropped because prompt + rationale + end token exceed max_length
+
+
 def tokenize_examples(tokenizer, prompts: list[str], completions: list[str], *, chat: bool,
-                      max_length: int) -> list[dict]:
-    """input_ids = prompt + completion + end token; labels = -100 on the prompt (completion-only loss)."""
-    rows = []
-    for prompt, completion in zip(prompts, completions, strict=True):
+                      max_length: int) -> TrainingSet:
+    """input_ids = prompt + completion + end token; labels = -100 on the prompt (completion-only loss).
+
+    An example longer than `max_length` is dropped and counted, never truncated: a cut rationale would teach
+    the student to stop before its final "The answer is X." (and without the end token, to ramble on).
+    """
+    rows, kept = [], []
+    for index, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
         prompt_ids = tokenizer(prompt, add_special_tokens=not chat)["input_ids"]
         text = completion if chat else " " + completion  # plain prompts end with "Answer:"
         completion_ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        ids = (prompt_ids + completion_ids)[:max_length]
-        labels = ([-100] * len(prompt_ids) + completion_ids)[:max_length]
-        if all(label == -100 for label in labels):
-            continue  # the prompt alone fills max_length: nothing to learn from this example
-        rows.append({"input_ids": ids, "labels": labels})
-    return rows
+        ids = prompt_ids + completion_ids
+        if len(ids) > max_length:
+            continue
+        rows.append({"input_ids": ids, "labels": [-100] * len(prompt_ids) + completion_ids})
+        kept.append(index)
+    return TrainingSet(rows, kept, len(prompts) - len(rows))
 
 
-def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, use_bf16: bool):
+def planned_steps(cfg: TrainingConfig, n_examples: int) -> int:
+    """Optimizer steps of a run: `steps`, or what the Trainer makes of `epochs` over n examples."""
+    if cfg.epochs is None:
+        return cfg.steps
+    per_epoch = max(math.ceil(n_examples / cfg.batch_size) // cfg.grad_accum, 1)
+    return math.ceil(cfg.epochs * per_epoch)
+
+
+def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: Precision, warmup_steps: int):
     from trl import SFTConfig
 
     budget = {"max_steps": cfg.steps} if cfg.epochs is None else {"num_train_epochs": cfg.epochs}
     return SFTConfig(
         output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
-        warmup_steps=cfg.warmup_ratio, lr_scheduler_type="cosine", seed=seed, data_seed=seed,
-        logging_steps=1, save_strategy="no", report_to="none", bf16=use_bf16, max_length=cfg.max_length,
+        warmup_steps=warmup_steps, lr_scheduler_type="cosine", seed=seed, data_seed=seed,
+        logging_steps=1, save_strategy="no", report_to="none", max_length=cfg.max_length,
+        # Mixed precision over float32 master weights; on a CPU the Trainer needs use_cpu to accept bf16.
+        bf16=precision.train == "bf16-autocast", fp16=precision.train == "fp16-autocast",
+        use_cpu=precision.device == "cpu",
         dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
         include_num_input_tokens_seen=True, disable_tqdm=True, dataloader_num_workers=0, **budget)
 
 
-def _model_for_training(directory: Path, cfg: TrainingConfig, use_bf16: bool):
+def _model_for_training(directory: Path, cfg: TrainingConfig):
     import torch
     from transformers import AutoModelForCausalLM
 
-    # Weights stay float32 on CPUs (bf16 mixed precision where supported): bf16 weights lose small updates.
+    # Master weights are float32 in every precision mode: bf16 weights lose small updates.
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
     if cfg.method == "full":
         return model
@@ -74,30 +107,45 @@ def _model_for_training(directory: Path, cfg: TrainingConfig, use_bf16: bool):
 
 
 def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed: int, out_dir: Path,
-          use_bf16: bool = False) -> TrainResult:
-    """Train from the base checkpoint in `base_dir`; the (merged) result lands in `out_dir`."""
+          precision: Precision, metadata: dict | None = None) -> TrainResult:
+    """Train from the base checkpoint in `base_dir`; the (merged) result lands in `out_dir`, with a metadata
+    JSON beside the weights. The same inputs give the same weights: every RNG is seeded before the model
+    (and its LoRA adapters) is built."""
     from datasets import Dataset
-    from transformers import PrinterCallback
+    from transformers import PrinterCallback, set_seed
     from trl import SFTTrainer
 
     if not rows:
         raise CapgapError("no training examples: the teacher has no usable rationales under this protocol")
     start = time.perf_counter()
     staging = out_dir.with_name(out_dir.name + f".{os.getpid()}.tmp")
-    model = _model_for_training(base_dir, cfg, use_bf16)
-    args = _trainer_args(cfg, seed, staging / "trainer", use_bf16)
+    set_seed(seed)
+    model = _model_for_training(base_dir, cfg)
+    warmup = math.ceil(cfg.warmup_ratio * planned_steps(cfg, len(rows)))
+    args = _trainer_args(cfg, seed, staging / "trainer", precision, warmup)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # capgap reports progress itself; the loss curve goes to the store
     trainer.train()
-    history = trainer.state.log_history
-    curve = [(h["step"], float(h["loss"])) for h in history if "loss" in h]
+    curve = [(h["step"], float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
     merged = trainer.model.merge_and_unload() if cfg.method == "lora" else trainer.model
     shutil.rmtree(staging / "trainer", ignore_errors=True)
     merged.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    result = TrainResult(out_dir, trainer.state.global_step, warmup, cfg.batch_size * cfg.grad_accum, len(rows),
+                         int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve)
+    record = {"training_version": TRAINING_VERSION, "seed": seed, "training": asdict(cfg),
+              "precision": precision.record(), **{k: v for k, v in asdict(result).items() if k != "checkpoint"},
+              **(metadata or {})}
+    (staging / METADATA).write_text(json.dumps(record, indent=1, default=str))
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staging.rename(out_dir)  # a checkpoint directory exists only once it is complete
-    return TrainResult(out_dir, trainer.state.global_step, cfg.batch_size * cfg.grad_accum, len(rows),
-                       int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve)
+    return result
 
+
+def read_metadata(checkpoint: Path) -> dict | None:
+    """The metadata JSON of a complete checkpoint, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads((checkpoint / METADATA).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,103 @@
+"""A study's cells as typed specs with complete keys, planned before anything runs.
+
+A cell trains one student on one teacher's rationales under one protocol and seed, then evaluates the result
+exactly as the student's baseline was evaluated. Two keys identify it:
+
+- `train_key`: everything that determines the trained weights (student weights and tokenizer, the training
+  examples in order and how they are prompted, the training config, the seed, the training precision and
+  device, the recipe version). Cells that share it share one checkpoint.
+- `cell_key`: the training key plus everything that determines the post-distillation evaluation (test
+  items, prompt, decoding, resolved dtype and device, extraction version). Change any of them and the cell
+  is new: its stored checkpoint is evaluated again instead of an old result being reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from capgap.config import StudyConfig
+from capgap.evaluation import PromptConfig
+from capgap.evaluation.prompts import uses_chat
+from capgap.models import decide, resolve
+from capgap.models.generation import Decoding
+from capgap.models.loading import checkpoint_dir, count_parameters
+from capgap.study.data import Example, StudyTask, training_examples
+from capgap.tasks.extraction import EXTRACTION_VERSION
+from capgap.tasks.files import items_fingerprint
+from capgap.teachers import TeacherRationales
+from capgap.training import TRAINING_VERSION
+
+
+def digest(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+class Student:
+    """What a cell needs of its student: base checkpoint, tokenizer, how it is prompted, and the precision
+    every evaluation and training run of this study uses (decided once, in `models.precision`)."""
+
+    def __init__(self, spec: str, config: StudyConfig):
+        from transformers import AutoTokenizer
+
+        self.spec, self.source = spec, resolve(spec)
+        self.fingerprint = self.source.fingerprint()
+        self.base_dir = checkpoint_dir(self.source)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.base_dir)
+        self.params = count_parameters(self.source)
+        self.prompt = PromptConfig(**asdict(config.evaluation.prompt))
+        self.decoding = Decoding(max_new_tokens=config.evaluation.max_new_tokens)
+        self.precision = decide(config.evaluation.dtype)
+        self.chat = uses_chat(self.prompt, self.tokenizer)
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    task: str
+    student: str
+    teacher: str
+    protocol: str
+    seed: int
+    examples: tuple[Example, ...]
+    train_key: str
+    evaluation: dict  # the post-evaluation spec (shared with the baseline but for the model)
+    key: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.student} <- {self.teacher} ({self.protocol}, seed {self.seed})"
+
+
+def evaluation_spec(st: StudyTask, student: Student) -> dict:
+    """What determines a post-distillation evaluation besides the model's weights."""
+    return {"task_definition": st.task.definition, "test_items": items_fingerprint(st.test.items),
+            "n_test": len(st.test.items), "prompt": student.prompt.key(), "decoding": student.decoding.key(),
+            "dtype": student.precision.dtype, "device": student.precision.device, "extraction": EXTRACTION_VERSION}
+
+
+def train_key(config: StudyConfig, st: StudyTask, student: Student, examples: list[Example], seed: int) -> str:
+    return digest({
+        "student": student.fingerprint, "task_definition": st.task.definition, "prompt": student.prompt.key(),
+        "chat": student.chat, "examples": [(e.item_id, e.rationale) for e in examples],
+        "training": asdict(config.training), "seed": seed, "precision": student.precision.train,
+        "device": student.precision.device, "training_version": TRAINING_VERSION})
+
+
+def plan_cells(config: StudyConfig, st: StudyTask, student: Student,
+               teachers: list[TeacherRationales]) -> list[CellSpec]:
+    """Every cell of one task x student, seed-major: a whole pass over teachers x protocols comes before extra
+    seeds, so an interrupted study already compares every teacher."""
+    evaluation = evaluation_spec(st, student)
+    cells = []
+    for seed in config.seeds:
+        for protocol in config.protocols:
+            for teacher in teachers:
+                examples = training_examples(protocol, teacher, teachers)
+                tkey = train_key(config, st, student, examples, seed)
+                key = digest({"study": config.name, "task": st.name, "student": student.spec,
+                              "teacher": teacher.teacher, "protocol": protocol, "seed": seed, "train_key": tkey,
+                              "evaluation": evaluation})
+                cells.append(CellSpec(st.name, student.spec, teacher.teacher, protocol, seed, tuple(examples), tkey,
+                                      evaluation, key))
+    return cells

@@ -1,0 +1,73 @@
+"""Training on a tiny model built here: the precision modes this machine can run, determinism, long examples."""
+
+import hashlib
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from capgap.config import TrainingConfig
+from capgap.models.precision import Precision, decide
+from capgap.tasks.arith import ArithConfig, generate_items
+from capgap.training import METADATA, read_metadata, tokenize_examples, train
+
+CONFIG = TrainingConfig(method="lora", steps=4, batch_size=2, learning_rate=1e-3, warmup_ratio=0.5, max_length=256)
+
+
+def _rows(tiny_model: Path, max_length: int = 256):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    items = generate_items(ArithConfig(n=6, seed=5))
+    prompts = [f"Q: {it.question}\nA:" for it in items]
+    return tokenizer, tokenize_examples(tokenizer, prompts, [it.rationale for it in items], chat=False,
+                                        max_length=max_length)
+
+
+def _weights_hash(checkpoint: Path) -> str:
+    return hashlib.sha256((checkpoint / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_bf16_autocast_trains_on_a_cpu(tiny_model, tmp_path):
+    # TRL refuses bf16=True on a CPU unless told use_cpu: the path `auto` takes on bf16-capable CPUs.
+    tokenizer, data = _rows(tiny_model)
+    precision = Precision("cpu", "bfloat16", "bf16-autocast", "test")
+    result = train(tiny_model, tokenizer, data.rows, CONFIG, 0, tmp_path / "ckpt", precision)
+    assert result.steps == 4 and result.warmup_steps == 2 and len(result.loss_curve) == 4
+    assert all(torch.isfinite(torch.tensor(loss)) for _, loss in result.loss_curve)
+    meta = read_metadata(result.checkpoint)
+    assert meta["precision"]["train"] == "bf16-autocast" and meta["steps"] == 4 and meta["n_examples"] == 6
+
+
+def test_the_same_seed_trains_the_same_weights_and_another_seed_does_not(tiny_model, tmp_path):
+    tokenizer, data = _rows(tiny_model)
+    fp32 = Precision("cpu", "float32", "fp32", "test")
+    torch.manual_seed(123)  # whatever the process did before must not matter
+    a = train(tiny_model, tokenizer, data.rows, CONFIG, 7, tmp_path / "a", fp32)
+    torch.rand(1000)
+    b = train(tiny_model, tokenizer, data.rows, CONFIG, 7, tmp_path / "b", fp32)
+    c = train(tiny_model, tokenizer, data.rows, CONFIG, 8, tmp_path / "c", fp32)
+    assert _weights_hash(a.checkpoint) == _weights_hash(b.checkpoint) != _weights_hash(c.checkpoint)
+    assert a.loss_curve == b.loss_curve
+    assert (a.checkpoint / METADATA).is_file()
+
+
+def test_examples_longer_than_max_length_are_dropped_and_counted_never_cut(tiny_model):
+    tokenizer, full = _rows(tiny_model)
+    lengths = sorted(len(r["input_ids"]) for r in full.rows)
+    _, short = _rows(tiny_model, max_length=lengths[2])
+    assert short.too_long == sum(n > lengths[2] for n in lengths) > 0
+    assert len(short.rows) == len(short.kept) == 6 - short.too_long
+    assert all(r["input_ids"][-1] == tokenizer.eos_token_id for r in short.rows)  # every kept one is whole
+
+
+def test_auto_precision_is_a_decision_with_its_reason(monkeypatch):
+    auto = decide("auto")
+    assert auto.device == "cpu" and auto.dtype in ("float32", "bfloat16") and auto.reason.startswith("auto: bf16 is")
+    # The decision follows the measurement: bf16 where it is faster, float32 where it is not.
+    from capgap.models import precision
+
+    faster, _ = precision.bf16_faster_on_cpu()
+    assert (auto.dtype == "bfloat16") == faster and (auto.train == "bf16-autocast") == faster
+    monkeypatch.setenv("CAPGAP_DTYPE", "float32")
+    forced = decide("auto")
+    assert (forced.dtype, forced.train, forced.reason) == ("float32", "fp32", "CAPGAP_DTYPE=float32 in the environment")
+    assert decide("bfloat16").train == "bf16-autocast"  # an explicit request wins over the environment
