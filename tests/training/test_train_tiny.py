@@ -7,7 +7,7 @@ import torch
 from transformers import AutoTokenizer
 
 from capgap.config import TrainingConfig
-from capgap.models.precision import Precision, decide
+from capgap.models.precision import Precision
 from capgap.tasks.arith import ArithConfig, generate_items
 from capgap.training import METADATA, read_metadata, tokenize_examples, train
 
@@ -57,17 +57,3 @@ def test_examples_longer_than_max_length_are_dropped_and_counted_never_cut(tiny_
     assert short.too_long == sum(n > lengths[2] for n in lengths) > 0
     assert len(short.rows) == len(short.kept) == 6 - short.too_long
     assert all(r["input_ids"][-1] == tokenizer.eos_token_id for r in short.rows)  # every kept one is whole
-
-
-def test_auto_precision_is_a_decision_with_its_reason(monkeypatch):
-    auto = decide("auto")
-    assert auto.device == "cpu" and auto.dtype in ("float32", "bfloat16") and auto.reason.startswith("auto: bf16 is")
-    # The decision follows the measurement: bf16 where it is faster, float32 where it is not.
-    from capgap.models import precision
-
-    faster, _ = precision.bf16_faster_on_cpu()
-    assert (auto.dtype == "bfloat16") == faster and (auto.train == "bf16-autocast") == faster
-    monkeypatch.setenv("CAPGAP_DTYPE", "float32")
-    forced = decide("auto")
-    assert (forced.dtype, forced.train, forced.reason) == ("float32", "fp32", "CAPGAP_DTYPE=float32 in the environment")
-    assert decide("bfloat16").train == "bf16-autocast"  # an explicit request wins over the environment

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -88,7 +89,7 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
         bf16=precision.train == "bf16-autocast", fp16=precision.train == "fp16-autocast",
         use_cpu=precision.device == "cpu",
         dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
-        include_num_input_tokens_seen=True, disable_tqdm=True, dataloader_num_workers=0, **budget)
+        include_num_input_tokens_seen=True, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0, **budget)
 
 
 def _model_for_training(directory: Path, cfg: TrainingConfig):
