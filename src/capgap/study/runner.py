@@ -138,18 +138,19 @@ def run_cell(ctx: CellContext, cell: CellSpec) -> dict:
 
 
 def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
-    store.study.save_study(config.name, asdict(config), versions())
     log(budget_line(config))
+    students = [Student(spec, config) for spec in config.students]  # a bad model fails before any store write
+    p = students[0].precision
+    log(f"precision: {p.device}, {p.dtype} generation, {p.train} training ({p.reason})")
     prepared = []
     for index, task_config in enumerate(config.tasks):
         st = prepare_task(task_config, index, config.data_dir)
         log(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items (disjoint)")
         prepared.append((st, gather_all(config, st, store, log)))
-    students = [Student(spec, config) for spec in config.students]
-    p = students[0].precision
-    log(f"precision: {p.device}, {p.dtype} generation, {p.train} training ({p.reason})")
     plans = [(st, student, plan_cells(config, st, student, teachers))
              for st, teachers in prepared for student in students]
+    # The config and its plan are recorded only once data, models and teachers are known to be sound.
+    store.study.save_study(config.name, asdict(config), versions())
     store.study.save_plan(config.name, [cell.key for _, _, cells in plans for cell in cells])
     for st, student, cells in plans:
         pre = evaluate(student.spec, st.test, store, prompt=student.prompt, decoding=student.decoding,

@@ -1,25 +1,55 @@
 """Answer extraction as named pipelines, in the manner of lm-eval's strict / flexible filters.
 
 - `strict`: only an explicit final-answer statement counts ("The answer is X", "Final answer: X",
-  "#### X", "\\boxed{X}"); the last one in the text wins. This is what the prompt asks the model to write.
-- `flexible`: the last value of the right kind anywhere in the text (last number, last option letter...).
+  "#### X", "\\boxed{X}"); the last one that states a readable answer wins. X is read from its start:
+  "The answer is 12, since 3 × 4 = 12" states 12, "(84 / 2)" 42, "5120 / 25 = 20" 20, "2 apples + 3 apples
+  = 5 apples" 5, "twelve" 12, "\\frac{1}{2}" 1/2; a statement that starts with a malformed expression
+  ("5 + 5 + …") states nothing. Only when X starts with no value at all ("The answer is that he has 5
+  left") does the first number of its sentence (after its last "=") count. "#### X" and "\\boxed{X}" count
+  only when X is an answer from its first character ("#### Step 2:" is a markdown heading).
+- `flexible`: the last value of the right kind anywhere in the text (last number, with "3/4" one number
+  and "\\frac{1}{2}" one value; last option letter...), as lm-eval's flexible filter, so "(84 / 2)" gives 2.
 
-Both are computed and stored for every generation. Extracted answers are returned in canonical form
-("145.0", "$145" and "145 dollars" all become "145") so that stored answers compare by string.
+Negations are never answers: "The answer isn't 5" and "the answer is not 50" state nothing (a correction
+right after, "... It's 6." / "... but 6", is the statement), and "not 7" / "not B" / "50 is not the
+answer" are skipped by both pipelines. Extracted answers are returned in canonical form ("145.0", "$145",
+"145 dollars" → "145"; "\\frac{1}{2}", "0.50" → "0.5"; 1/3 stays "1/3") so that stored answers compare
+by string.
+
+Numbers compare exactly (see `numbers.py`): two different integers are never equal, "0.5" = ".50". A value
+with no finite decimal (1/3, 2/3) also matches a decimal of at least 2 places that it rounds to
+(half-up): 0.33 and 0.333 = 1/3, 0.67 = 2/3; 0.3, 0.334 and 0.66 do not. String answers compare as
+normalised whole strings ("Dr. Smith" → "dr smith": abbreviations do not end the answer).
 """
 
 from __future__ import annotations
 
-import ast
 import enum
-import math
-import operator
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
+
+from capgap.tasks.numbers import (
+    FLEX_NUMBER,
+    NUMBER_WORDS,
+    Number,
+    decimal_places,
+    expression_tokens,
+    format_number,
+    latex_value,
+    leading_value,
+    rounds_to,
+    to_fraction,
+    word_value,
+)
 
 PIPELINES = ("strict", "flexible")
-EXTRACTION_VERSION = 1  # bump when extraction changes: it is part of every evaluation key
+EXTRACTION_VERSION = 2  # bump when extraction changes: stored rows of older versions are re-scored
+
+__all__ = ["EXTRACTION_VERSION", "PIPELINES", "AnswerType", "Extracted", "canonical_gold", "extract",
+           "final_statement", "format_number", "is_correct", "normalize_string", "parse_number"]
 
 
 class AnswerType(str, enum.Enum):
@@ -35,147 +65,310 @@ class Extracted:
     flexible: str | None
 
 
-# "The answer is X", "the final answer is: X", "Answer: X", "answer = X"; X runs to the end of the line.
-_ANSWER_IS = r"(?:final\s+)?answer\s*(?:is|:|=)"
-_STRICT = re.compile(rf"{_ANSWER_IS}\s*:?\s*([^\n]+?)(?={_ANSWER_IS}|\n|$)", re.IGNORECASE)
-_HASHES = re.compile(r"####\s*([^\n]+)")
-_BOXED = re.compile(r"\\boxed\{([^{}]+)\}")
-# A number: "1,000", "-3.5", ".5"; a minus sign only when it is not a binary minus after a digit.
-_NUMBER = re.compile(r"(?<![\d)])-?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?![\d])")
-_EXPRESSION = re.compile(r"[\d\s.,+\-*/()×÷x]+")
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+@dataclass(frozen=True)
+class _Statement:
+    start: int
+    span: str  # the text after the statement's phrase, to the end of its line
+    leading_only: bool  # "#### X", "\boxed{X}", corrections: X must be an answer from its first character
 
 
-def format_number(value: float) -> str:
-    """Canonical text of a number: integers without a decimal point, others with at most 6 decimals."""
-    if math.isfinite(value) and abs(value - round(value)) < 1e-9:
-        return str(round(value))
-    return f"{value:.6f}".rstrip("0").rstrip(".")
+_APOSTROPHE = "['’]"
+_ANSWER = re.compile(r"\b(?:final\s+)?answer[\s*_]*(?:is|was|would\s+be|:|=)[\s*_]*:?", re.IGNORECASE)
+_NEGATED = re.compile(rf"\s*(?:n{_APOSTROPHE}t\b|not\b|never\b)", re.IGNORECASE)
+_CORRECTION = re.compile(rf"\b(?:but|rather|instead)\s+(?:(?:rather|instead)\s+)?(?:it{_APOSTROPHE}s\s+|it\s+is\s+)?"
+                         rf"|(?:^|[.;,!]\s*)it(?:{_APOSTROPHE}s|\s+is)\s+", re.IGNORECASE)
+_HASHES = re.compile(r"####[ \t]*([^\n]*)")
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_WRAPPER = re.compile(r"\\(?:boxed|fbox|text|textbf|mathrm|mathbf)\s*\{")
+_DECORATION = re.compile(r"(?:\s|\*|_|:|=|\\?\$|\\[(\[]|≈|~|(?:approximately|about|around|roughly|exactly|"
+                         r"equal\s+to|a\s+total\s+of)\b)+", re.IGNORECASE)
+_MARKUP = re.compile(r"(?:\s|\*|_|:|=|\\?\$|\\[(\[])+")
+_BOLD = re.compile(r"(?<![\d)\s])\*\*|\*\*(?![\d(\s])")  # markdown bold, not a power "2**3"
+_HEADING = re.compile(r"(?:step|part|solution|explanation|reasoning|approach|problem|question)\b|.*:\s*$",
+                      re.IGNORECASE)
+_ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "mt", "vs", "etc", "no", "inc", "ltd",
+                  "co", "gen", "col", "lt", "sgt", "capt", "rev", "ft", "ave", "fig", "approx"}
+_NEGATION = rf"(?:\bnot|n{_APOSTROPHE}t|\bnever)\s+(?:(?:equal\s+to|be|exactly|just|only|option|choice)\s+)?"
+_NOT_THE_ANSWER = re.compile(rf"(?:{FLEX_NUMBER.pattern})(?=\s+is\s*(?:not|n{_APOSTROPHE}t)\s+(?:the\s+)?"
+                             r"(?:(?:correct|right|final)\s+)?answer)", re.IGNORECASE)
+# Unit words inside an expression: "2 apples + 3 apples = 5" reads as "2 + 3 = 5" (but "12 since 3" stays).
+_UNITS = re.compile(r"(?<=[\d)])(?:\s+(?!(?:and|or|but|since|because|so|then|is|are|was|were)\b)[A-Za-z]{2,})"
+                    r"{1,3}(?=\s*(?:[+*/×÷=]|-\s|x\s*\d))")
+_LETTER = r"[A-H]"
+_FLEX_LETTER = re.compile(rf"\(\s*([A-Ha-h])\s*\)|\b({_LETTER})\)|(?:option|choice)\s+([A-Ha-h])\b"
+                          rf"|\b(?!A\s+(?!is\b|and\b|or\b|because\b|since\b|as\b|was\b)[a-z])({_LETTER})\b"
+                          rf"(?!{_APOSTROPHE}\w|\.\w)")
+_YESNO = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
 
 
-def _eval_arithmetic(text: str) -> float | None:
-    """Value of a plain arithmetic expression such as "(84 / 2)", or None if it is anything else."""
-    text = text.replace("×", "*").replace("÷", "/").replace(",", "")
-    text = re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", text)
-    try:
-        tree = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError):
-        return None
-
-    def walk(node: ast.AST) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return float(node.value)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -walk(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](walk(node.left), walk(node.right))
-        raise ValueError("not arithmetic")
-
-    try:
-        return walk(tree)
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return None
+def _clean(text: str) -> str:
+    """Unicode minus and spaces as ASCII, so that "−5" is -5; every character keeps its position."""
+    return text.replace("\u2212", "-").replace("\u00a0", " ").replace("\u200b", " ")
 
 
-def _numbers(text: str) -> list[str]:
-    return [m.group(0) for m in _NUMBER.finditer(text) if any(c.isdigit() for c in m.group(0))]
+def _braced(text: str, open_at: int, limit: int = 1000) -> int | None:
+    """Index just past the brace that closes the one at `open_at` (nesting counted), or None.
+
+    Looks at most `limit` characters ahead: an answer in braces is short, and unclosed braces in a long
+    generation must not make extraction quadratic.
+    """
+    depth = 0
+    for m in re.finditer(r"[{}]", text[open_at : open_at + limit]):
+        depth += 1 if m.group(0) == "{" else -1
+        if depth == 0:
+            return open_at + m.end()
+    return None
 
 
-def parse_number(text: str | None) -> float | None:
-    """The number a short answer states: "145.0", "1,000", "$5", "5 dollars", "25%", "(84 / 2)"."""
-    if text is None:
-        return None
-    cleaned = text.strip().rstrip(".!;:").replace("$", "").replace("%", "").strip()
-    if _EXPRESSION.fullmatch(cleaned) and re.search(r"\d\s*[-+*/×÷x]\s*[\d(]", cleaned):
-        value = _eval_arithmetic(cleaned)
+def _boxed(text: str) -> list[tuple[int, str]]:
+    """Every \\boxed{...} with its start and content; nested braces ("\\boxed{\\frac{1}{2}}") stay inside."""
+    found = []
+    for m in _BOXED.finditer(text):
+        end = _braced(text, m.end() - 1)
+        if end is not None:
+            found.append((m.start(), text[m.end() : end - 1]))
+    return found
+
+
+def _undecorate(span: str, hedges: bool = True) -> str:
+    """The span without what surrounds an answer: "**", ":", "$", "\\(", "\\boxed{...}", and with `hedges`
+    "approximately", "about" (not for string answers, where such a word may be the answer)."""
+    span = _BOLD.sub("", span)
+    decoration = _DECORATION if hedges else _MARKUP
+    for _ in range(4):
+        span = span[decoration.match(span).end() :] if decoration.match(span) else span
+        wrapper = _WRAPPER.match(span)
+        end = _braced(span, wrapper.end() - 1) if wrapper else None
+        if end is None:
+            break
+        span = span[wrapper.end() : end - 1] + " " + span[end:]
+    return span
+
+
+def _mask(text: str) -> str:
+    """The text with negated values blanked out ("not 3 + 4 = 7", "not B", "50 is not the answer").
+
+    Blanking keeps every other character at its position, so candidates keep their order.
+    """
+    chars = list(text)
+    for m in re.finditer(_NEGATION, text, re.IGNORECASE):
+        rest = text[m.end() :]
+        tokens, after = expression_tokens(rest)
+        width = len(rest) - len(after) if tokens else 0
+        letter = re.match(r"\(?[A-Ha-h]\)?(?![A-Za-z])|(?:yes|no|true|false)\b", rest, re.IGNORECASE)
+        width = max(width, letter.end() if letter else 0)
+        chars[m.end() : m.end() + width] = " " * width
+    for m in _NOT_THE_ANSWER.finditer(text):
+        chars[m.start() : m.end()] = " " * (m.end() - m.start())
+    return "".join(chars)
+
+
+def _sentence(text: str) -> str:
+    """The first sentence of `text`: cut at ". " / "! " / "? ", but not after "Dr." or an initial ("J.")."""
+    for m in re.finditer(r"[.!?](?=\s|$)", text):
+        before = text[max(text.rfind(c, 0, m.start()) for c in " \t\n") + 1 : m.start()]
+        if m.group(0) == "." and (before.lower() in _ABBREVIATIONS or re.fullmatch(r"[A-Z]|\w(?:\.\w)+", before)):
+            continue
+        return text[: m.start()].strip()
+    return text.strip()
+
+
+def _number_candidates(text: str) -> list[tuple[int, Number]]:
+    """Every value in prose with its position: LaTeX fractions and roots, numbers, else number words."""
+    text = _mask(text)
+    found: list[tuple[int, Number]] = []
+    for m in re.finditer(r"\\(?:[dt]?frac|sqrt)\b", text):
+        end = m.end()
+        for _ in range(2 if "frac" in m.group(0) else 1):
+            close = _braced(text, end) if text.startswith("{", end) else None
+            end = close if close is not None else end
+        whole = re.search(r"(?<![\d.])\d+$", text[: m.start()])  # a mixed number: "2\frac{1}{2}"
+        start = whole.start() if whole else m.start()
+        value = latex_value(text[start:end]) if end > m.end() else None
         if value is not None:
-            return value
-    found = _numbers(cleaned)
+            found.append((start, value))
+            text = text[:start] + " " * (end - start) + text[end:]
+    for m in FLEX_NUMBER.finditer(text):
+        value = to_fraction(m.group(0))
+        if value is not None:
+            found.append((m.start(), value))
     if not found:
-        return None
-    try:
-        return float(found[0].replace(",", ""))
-    except ValueError:
-        return None
+        found = [(m.start(), Fraction(word_value(m.group(0)))) for m in NUMBER_WORDS.finditer(text)]
+    return sorted(found, key=lambda c: c[0])
 
 
-def _first_sentence(text: str) -> str:
-    # Cut at a sentence end (a period followed by space or end), keeping decimals like "5.5" intact.
-    return re.split(r"\.(?:\s|$)", text.strip(), maxsplit=1)[0].strip()
+def _read_number(span: str, leading_only: bool) -> str | None:
+    """The number a statement states: the value at its start ("2 apples + 3 apples = 5 apples" is 5),
+    else (unless `leading_only`) the first number of its first sentence after its last "=" ("The answer
+    is that he has 5 left", "that 3 + 4 = 7 remain")."""
+    started, value = leading_value(_UNITS.sub("", _undecorate(span)))
+    if not started and not leading_only:
+        sentence = _mask(_sentence(span))
+        candidates = _number_candidates(sentence.rsplit("=", 1)[-1]) or _number_candidates(sentence)
+        value = candidates[0][1] if candidates else None
+    return None if value is None else format_number(value)
 
 
-def _strict_span(text: str) -> str | None:
-    spans = []
-    for pattern in (_STRICT, _HASHES, _BOXED):
-        spans += [(m.start(), m.group(1)) for m in pattern.finditer(text)]
-    if not spans:
-        return None
-    return max(spans)[1]
+def _letters(text: str) -> list[tuple[int, str]]:
+    """Option letters in prose with their positions (not the article "A", not negated ones)."""
+    return [(m.start(), next(g for g in m.groups() if g).upper()) for m in _FLEX_LETTER.finditer(_mask(text))]
 
 
-def final_statement(text: str) -> tuple[int, str] | None:
-    """Where the last "The answer is X" statement starts, and X as written (its first sentence)."""
-    matches = list(_STRICT.finditer(text))
-    if not matches:
-        return None
-    return matches[-1].start(), _first_sentence(matches[-1].group(1)).rstrip(".")
+def _read_choice(span: str, leading_only: bool) -> str | None:
+    """An option letter: "B", "(B)", "B)", "B.", "B: text", "option B", "B because ..."."""
+    text = _undecorate(span)
+    named = re.match(r"(?:option|choice)\s+", text, re.IGNORECASE)
+    text = text[named.end() :] if named else text
+    m = re.match(r"[(\[]\s*([A-Ha-h])\s*[)\]]|([A-H])(?![A-Za-z'’])|([a-h])(?=\)|\s*\.?\s*$)", text)
+    if m is None and named:
+        m = re.match(r"([A-Ha-h])\b", text)
+    if m:
+        return next(g for g in m.groups() if g).upper()
+    found = [] if leading_only else _letters(_sentence(span))
+    return found[0][1] if found else None
 
 
-def _canonical(span: str | None, answer_type: AnswerType, *, last: bool) -> str | None:
-    """Canonical answer from a text span; `last` takes the last candidate (flexible), else the first."""
-    if span is None:
-        return None
+def _yesno(word: str) -> str:
+    return "yes" if word.lower() in ("yes", "true") else "no"
+
+
+def _read_yesno(span: str, leading_only: bool) -> str | None:
+    """yes / no (true / false) at the span's start, else (unless `leading_only`) the first of its sentence."""
+    m = _YESNO.match(_undecorate(span))
+    if m:
+        return _yesno(m.group(1))
+    found = [] if leading_only else _YESNO.findall(_mask(_sentence(span)))
+    return _yesno(found[0]) if found else None
+
+
+def _read_string(span: str, leading_only: bool) -> str | None:
+    """The span's first sentence, normalised (abbreviations such as "Dr." do not end it)."""
+    return normalize_string(_sentence(_undecorate(span, hedges=False)).rstrip(".")) or None
+
+
+_READERS: dict[AnswerType, Callable[[str, bool], str | None]] = {
+    AnswerType.NUMBER: _read_number, AnswerType.CHOICE: _read_choice,
+    AnswerType.YESNO: _read_yesno, AnswerType.STRING: _read_string}
+
+
+def _statements(text: str, answer_type: AnswerType) -> list[_Statement]:
+    """Every final-answer statement, in order of position; negated ones replaced by their correction."""
+    found = []
+    matches = list(_ANSWER.finditer(text))
+    for i, m in enumerate(matches):
+        line_end = text.find("\n", m.end())
+        end = len(text) if line_end < 0 else line_end
+        end = min(end, matches[i + 1].start()) if i + 1 < len(matches) else end
+        negated = _NEGATED.match(text, m.end())
+        if negated:
+            window = text[negated.end() : negated.end() + 80].split("\n")[0]  # this or the next sentence
+            fix = _CORRECTION.search(window)
+            if fix:
+                start = negated.end() + fix.end()
+                found.append(_Statement(start, text[start:].split("\n")[0], True))
+            continue
+        span = text[m.end() : end]
+        if not span.strip():  # "Final Answer:\n42": the answer is on the next line
+            span = text[m.end() :].lstrip().split("\n")[0]
+        found.append(_Statement(m.start(), span, False))
+    for m in _HASHES.finditer(text):
+        if answer_type is not AnswerType.STRING or not _HEADING.match(m.group(1)):
+            found.append(_Statement(m.start(), m.group(1), True))
+    found += [_Statement(start, inner, True) for start, inner in _boxed(text)]
+    return sorted(found, key=lambda s: s.start)
+
+
+def _strict(text: str, answer_type: AnswerType) -> str | None:
+    """The answer of the last statement that states a readable one ("the answer is unclear" states none)."""
+    read = _READERS[answer_type]
+    for statement in reversed(_statements(text, answer_type)):
+        answer = read(statement.span, statement.leading_only)
+        if answer is not None:
+            return answer
+    return None
+
+
+def _flexible(text: str, answer_type: AnswerType) -> str | None:
+    """The last value of the type in the text, negated ones left out; for strings, the last line's answer."""
     if answer_type is AnswerType.NUMBER:
-        if not last:
-            # "The answer is 5120 / 25 = 20." states 20: the value after the last "=".
-            value = parse_number(_first_sentence(span).rsplit("=", 1)[-1])
-        else:
-            found = _numbers(span)
-            value = float(found[-1].replace(",", "")) if found else None
-        return None if value is None else format_number(value)
+        candidates = _number_candidates(text)
+        return format_number(candidates[-1][1]) if candidates else None
     if answer_type is AnswerType.CHOICE:
-        found = re.findall(r"\(([A-Ea-e])\)|\b([A-E])\)|\b([A-E])\b(?!\s+[a-z])", span)
-        letters = [next(g for g in groups if g).upper() for groups in found]
-        return (letters[-1] if last else letters[0]) if letters else None
+        stated = [(s.start, _read_choice(s.span, True)) for s in _statements(text, answer_type)]
+        found = sorted(_letters(text) + [(p, a) for p, a in stated if a])
+        return found[-1][1] if found else None
     if answer_type is AnswerType.YESNO:
-        found = re.findall(r"\b(yes|no|true|false)\b", span, re.IGNORECASE)
-        words = ["yes" if w.lower() in ("yes", "true") else "no" for w in found]
-        return (words[-1] if last else words[0]) if words else None
-    text = _first_sentence(span) if not last else span.strip()
-    return normalize_string(text) or None
+        words = _YESNO.findall(_mask(text))
+        return _yesno(words[-1]) if words else None
+    lines = [line for line in text.splitlines() if line.strip()]
+    return (_strict(lines[-1], answer_type) or normalize_string(lines[-1]) or None) if lines else None
+
+
+def extract(text: str, answer_type: AnswerType) -> Extracted:
+    """Both pipelines' canonical answers for one generation."""
+    text = _clean(text)
+    return Extracted(strict=_strict(text, answer_type), flexible=_flexible(text, answer_type))
+
+
+def final_statement(text: str, answer_type: AnswerType | None = None) -> tuple[int, str] | None:
+    """Where the last "The answer is X" statement starts, and X as written (its first sentence).
+
+    Negated statements ("the answer is not 50") are no statements. With `answer_type`, only statements
+    whose X is a readable answer of that type count.
+    """
+    text = _clean(text)
+    for statement in reversed(_statements(text, answer_type or AnswerType.STRING)):
+        if statement.leading_only or not _ANSWER.match(text, statement.start):
+            continue
+        if answer_type is None or _READERS[answer_type](statement.span, False) is not None:
+            stated = _sentence(_BOLD.sub("", statement.span).strip(" \t*_:")).rstrip(".")
+            return statement.start, stated
+    return None
 
 
 def normalize_string(text: str) -> str:
+    """Case, punctuation and spacing folded: "Dr. Smith" → "dr smith", "Paris, France" → "paris france"."""
     text = text.casefold().strip()
     text = text.translate(str.maketrans("", "", string.punctuation))
     return " ".join(text.split())
 
 
-def extract(text: str, answer_type: AnswerType) -> Extracted:
-    """Both pipelines' canonical answers for one generation."""
-    strict = _canonical(_strict_span(text), answer_type, last=False)
-    if answer_type is AnswerType.STRING:
-        lines = [line for line in text.splitlines() if line.strip()]
-        flexible_span = _strict_span(lines[-1]) or lines[-1] if lines else None
-        flexible = _canonical(flexible_span, answer_type, last=True)
-    else:
-        flexible = _canonical(text, answer_type, last=True)
-    return Extracted(strict=strict, flexible=flexible)
+def parse_number(text: str | None) -> float | None:
+    """The number a short answer states: "145.0", "1,000", "$5", "5 dollars", "25%", "(84 / 2)", "3/4"."""
+    if text is None:
+        return None
+    canonical = _read_number(_clean(text), leading_only=False)
+    value = to_fraction(canonical) if canonical else None
+    return None if value is None else float(value)
 
 
 def canonical_gold(gold: str, answer_type: AnswerType) -> str:
-    """A gold answer in the same canonical form as extracted answers (raises ValueError if unreadable)."""
-    value = _canonical(gold, answer_type, last=False)
+    """A gold answer in the same canonical form as extracted answers (raises ValueError if unreadable).
+
+    String golds are normalised whole: "Dr. Smith" stays "dr smith" (no cut at the abbreviation's period).
+    """
+    gold = _clean(gold)
+    whole = answer_type is AnswerType.STRING
+    value = (normalize_string(gold) or None) if whole else _READERS[answer_type](gold, False)
     if value is None:
         raise ValueError(f"gold answer {gold!r} is not a valid {answer_type.value}")
     return value
 
 
+def _decimal_match(approx: Fraction, approx_text: str, exact: Fraction) -> bool:
+    """Whether a decimal of >= 2 written places states `exact`, a value with no finite decimal, rounded."""
+    places = len(approx_text.partition(".")[2]) if "/" not in approx_text else 0
+    return decimal_places(exact) is None and places >= 2 and rounds_to(exact, places) == approx
+
+
 def is_correct(extracted: str | None, gold: str, answer_type: AnswerType) -> bool:
-    """Compare a canonical extracted answer with a canonical gold answer (numbers with a tolerance)."""
+    """Compare a canonical extracted answer with a canonical gold answer (numbers by exact value)."""
     if extracted is None:
         return False
     if answer_type is AnswerType.NUMBER:
-        a, b = parse_number(extracted), parse_number(gold)
-        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+        texts = [_read_number(_clean(t), leading_only=False) or "" for t in (extracted, gold)]
+        a, b = (to_fraction(t) for t in texts)
+        if a is None or b is None:
+            return False
+        return a == b or _decimal_match(a, texts[0], b) or _decimal_match(b, texts[1], a)
     return extracted == gold
