@@ -16,8 +16,8 @@ from pathlib import Path
 
 from capgap import PromptConfig, load_model, load_task, resolve
 from capgap.evaluation.prompts import render, stop_strings, uses_chat
-from capgap.models.generation import Decoding, generate
 from capgap.models import resolve_dtype
+from capgap.models.generation import Decoding, generate
 
 
 def run(model: str, task, dtype: str, max_new_tokens: int, batch_size: int) -> dict:

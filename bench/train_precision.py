@@ -1,12 +1,14 @@
 """float32 vs bf16-autocast training of a real SmolLM2-135M cell: does bf16 train as well on this CPU?
 
     HF_HUB_OFFLINE=1 python bench/train_precision.py --teacher gpt-4o --limit 150
+    HF_HUB_OFFLINE=1 python bench/train_precision.py --speed-only 6   # training speed alone, modes alternated
 
 Trains the same cell (SVAMP, one teacher's own-correct rationales, the CPU study's recipe: LoRA, 16 steps x
 batch 4, same seed) once in float32 and once in bf16 autocast over float32 master weights (what `dtype: auto`
 picks on bf16-capable CPUs), then evaluates both checkpoints the same way (auto generation precision) on the
 same test items. Prints the loss curves side by side, training speed, post accuracy and the paired
-difference; writes JSON (default bench/results/train_precision.json). Needs ../shared/data.
+difference; writes JSON (default bench/results/train_precision.json). Needs ../shared/data. Speeds are only
+comparable on an otherwise idle machine: `--speed-only N` trains N steps per mode, twice, alternating.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,7 @@ def main() -> None:
     p.add_argument("--teacher", default="gpt-4o")
     p.add_argument("--limit", type=int, default=150, help="test items evaluated per checkpoint")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed-only", type=int, metavar="STEPS", help="only time STEPS training steps per mode")
     p.add_argument("--out", type=Path, default=Path("bench/results/train_precision.json"))
     args = p.parse_args()
     config = load_config(CONFIG)
@@ -52,6 +56,9 @@ def main() -> None:
     prompts = [render(st.task, by_id[e.item_id], student.tokenizer, student.prompt) for e in examples]
     data = tokenize_examples(student.tokenizer, prompts, [e.rationale for e in examples], chat=student.chat,
                              max_length=config.training.max_length)
+    if args.speed_only:
+        _speed(student, data.rows, replace(config.training, steps=args.speed_only), args.seed)
+        return
     test = Task(st.test.name, st.test.items[: args.limit], st.test.answer_type, st.test.exemplars,
                 st.test.definition)
     results, correct = {}, {}
@@ -73,6 +80,14 @@ def main() -> None:
     args.out.write_text(json.dumps({"teacher": args.teacher, "n_examples": len(data.rows), "n_test": len(test.items),
                                     "results": results}, indent=1))
     print(f"wrote {args.out}")
+
+
+def _speed(student: Student, rows: list[dict], cfg, seed: int) -> None:
+    print("| mode | steps | tokens | seconds (load + train + save) | tok/s |\n|---|---:|---:|---:|---:|")
+    for mode in [*MODES, *MODES]:
+        with tempfile.TemporaryDirectory() as tmp:
+            run = train(student.base_dir, student.tokenizer, rows, cfg, seed, Path(tmp) / "c", MODES[mode])
+        print(f"| {mode} | {run.steps} | {run.tokens} | {run.seconds:.1f} | {run.tokens / run.seconds:.0f} |")
 
 
 def _print(results: dict, correct: dict, auto: Precision, args: argparse.Namespace) -> None:

@@ -4,6 +4,7 @@
     capgap run [CONFIG]          # a distillation study; no CONFIG: the embedded quickstart
     capgap validate CONFIG
     capgap report capgap-results/quickstart --format html   # from the store alone
+    capgap plan CONFIG --detect 3pp   # test items x seeds needed, from a pilot in the store
     capgap models
     capgap tasks
 
@@ -64,10 +65,18 @@ def _add_study_parsers(sub) -> None:
     report.add_argument("-o", "--output", type=Path, help="file to write (default: report.FORMAT in the run folder "
                         "or beside the store)")
     report.add_argument("--study", help="only this study (default: every study in the store)")
-    report.add_argument("--resamples", type=int, default=10_000, help="paired bootstrap resamples per CI")
     validate = sub.add_parser("validate", help="check a study YAML and its data; list every problem")
     validate.add_argument("config", help="study YAML")
     validate.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
+
+
+def _add_plan_parser(sub) -> None:
+    plan = sub.add_parser("plan", help="test items and seeds needed to detect a gain (from a pilot in the store)")
+    plan.add_argument("config", help="study YAML")
+    plan.add_argument("--detect", required=True, help="the gain to detect: 3pp, 3 (points) or 0.03 (a share)")
+    plan.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"pilot store (default {DEFAULT_STORE})")
+    plan.add_argument("--study", help="pilot study in the store (default: the config's, else every study)")
+    plan.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_eval_parser(sub)
     _add_study_parsers(sub)
+    _add_plan_parser(sub)
     sub.add_parser("models", help="list built-in model aliases")
     sub.add_parser("tasks", help="list built-in tasks")
     return parser
@@ -206,12 +216,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from capgap.report import write_reports
     from capgap.store import Store
 
-    if args.resamples < 100:
-        raise CapgapError(f"--resamples must be at least 100, got {args.resamples}")
     store_path, study, folder = _report_source(Path(args.source))
     output = args.output or folder / f"report.{args.format}"
     with Store(store_path) as store:
-        write_reports(store, {args.format: output}, args.study or study, resamples=args.resamples)
+        write_reports(store, {args.format: output}, args.study or study)
     print(f"report: {output}")
     return 0
 
@@ -230,8 +238,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from capgap.analysis.plan import parse_detect, plan
+    from capgap.config import load_config
+
+    parse_detect(args.detect)  # a bad --detect fails before the config is read
+    config = load_config(Path(args.config), args.data_dir)
+    print(plan(config, args.detect, args.store, args.study), end="")
+    return 0
+
+
 COMMANDS = {"eval": cmd_eval, "models": cmd_models, "tasks": cmd_tasks, "run": cmd_run, "validate": cmd_validate,
-            "report": cmd_report}
+            "report": cmd_report, "plan": cmd_plan}
 
 
 def main(argv: list[str] | None = None) -> int:

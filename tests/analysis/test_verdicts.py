@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from capgap.analysis import analyse_store
@@ -17,7 +18,7 @@ TEACHERS = {"best": {"params": 8e9, "accuracy": 0.95}, "good": {"params": 7e10, 
 def analyse(tmp_path, **kwargs):
     with Store(tmp_path / "s.sqlite") as store:
         write_study(store, "sim", **kwargs)
-        return analyse_store(store, resamples=2000)["studies"][0]
+        return analyse_store(store)["studies"][0]
 
 
 def by_teacher(study):
@@ -27,14 +28,18 @@ def by_teacher(study):
 def test_the_known_best_teacher_is_recommended_and_verdicts_follow_the_truth(tmp_path):
     gains = {("small", "best", "own-correct"): 0.15, ("small", "good", "own-correct"): 0.05,
              ("small", "flat", "own-correct"): 0.0, ("small", "harmful", "own-correct"): -0.12}
-    study = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains, seeds=2, n_items=400)
+    study = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains, seeds=4, n_items=500)
     cells = by_teacher(study)
     assert cells["best"]["verdict"] == "improves" and cells["harmful"]["verdict"] == "degrades"
     assert cells["flat"]["verdict"] == "no detectable change"
-    assert cells["best"]["gain"] == pytest.approx(0.15, abs=0.01)
+    assert cells["best"]["gain"] == pytest.approx(0.15, abs=0.03)
     assert cells["best"]["ci95"][0] < cells["best"]["gain"] < cells["best"]["ci95"][1]
-    assert all(c["p_holm"] >= c["p_mcnemar"] and c["holm_family_size"] == 4 for c in cells.values())
-    assert cells["best"]["test"].startswith("paired sign-flip") and len(cells["best"]["p_mcnemar_by_seed"]) == 2
+    assert all(c["p_holm"] >= c["p_value"] and c["holm_family_size"] == 4 for c in cells.values())
+    for c in cells.values():  # a detectable verdict always has a 95% CI on its side of 0
+        assert c["verdict"] != "improves" or c["ci95"][0] > 0
+        assert c["verdict"] != "degrades" or c["ci95"][1] < 0
+    assert cells["best"]["test"].startswith("seed-aware t") and len(cells["best"]["p_mcnemar_by_seed"]) == 4
+    assert cells["best"]["scope"].startswith("4 seeds") and "p_mcnemar" not in cells["best"]
     (rec,) = study["recommendations"]
     assert (rec["teacher"], rec["protocol"]) == ("best", "own-correct")
     assert rec["versus_runner_up"]["runner_up"] == "good" and rec["versus_runner_up"]["difference_ci95"][0] > 0
@@ -65,7 +70,7 @@ def test_capacity_gap_sentence_follows_which_factor_orders_the_gains(tmp_path):
     teachers = {f"t{i}": {"params": 10 ** (9 + sizes[i]), "accuracy": 0.5 + 0.08 * i, "n_train": n_train[i]}
                 for i in range(6)}
     gains = {("small", f"t{i}", "own-correct"): 0.03 * i for i in range(6)}
-    study = analyse(tmp_path, students=STUDENT, teachers=teachers, gains=gains, n_items=600)
+    study = analyse(tmp_path, students=STUDENT, teachers=teachers, gains=gains, n_items=3000, seed_sd=0.0)
     (cap,) = study["capacity_gap"]
     assert cap["spearman"]["teacher_accuracy"]["rho"] == pytest.approx(1.0)
     assert abs(cap["spearman"]["log_size_ratio"]["rho"]) < 0.5
@@ -74,7 +79,7 @@ def test_capacity_gap_sentence_follows_which_factor_orders_the_gains(tmp_path):
     assert full["n"] == 6 and full["dof"] == 2 and full["r2"] > 0.9
     # Now the size ratio orders the gains and accuracy is flat: the sentence must say so.
     teachers = {f"t{i}": {"params": 10 ** (9 + i / 2), "accuracy": 0.9, "n_train": 100} for i in range(6)}
-    study = analyse(tmp_path / "b", students=STUDENT, teachers=teachers, gains=gains, n_items=600)
+    study = analyse(tmp_path / "b", students=STUDENT, teachers=teachers, gains=gains, n_items=3000, seed_sd=0.0)
     assert study["capacity_gap"][0]["sentence"].startswith("The capacity gap is the strongest ordering factor")
 
 
@@ -119,7 +124,7 @@ def test_cells_of_an_earlier_budget_or_a_dropped_teacher_are_superseded(tmp_path
         stale = {**store.study.cells("sim")[0], "cell_key": "stale", "training_json": json.dumps({"steps": 1}),
                  "post_eval_key": "sim-pre-small"}
         store.study.save_cell(stale)
-        study = analyse_store(store, resamples=500)["studies"][0]
+        study = analyse_store(store)["studies"][0]
     assert [(g["teacher"], g["seeds"]) for g in study["cells"]] == [("best", [0])]
 
 
@@ -131,3 +136,62 @@ def test_the_teacher_choice_is_tested_against_another_teacher_when_the_runner_up
     assert (rec["versus_runner_up"]["runner_up"], rec["versus_runner_up"]["runner_up_protocol"]) == ("best", "b")
     assert rec["versus_other_teacher"]["runner_up"] == "good"
     assert rec["versus_other_teacher"]["difference_ci95"][0] > 0 and "best other teacher good" in rec["evidence"]
+
+
+def test_one_seed_speaks_for_its_run_and_the_study_states_what_it_detects(tmp_path):
+    gains = {("small", "best", "own-correct"): 0.10, ("small", "good", "own-correct"): 0.0}
+    study = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains, n_items=400)
+    cell = by_teacher(study)["best"]
+    assert cell["scope"] == "1 seed: speaks for this training run only"
+    assert cell["test"] == "paired t on items (1 seed)" and cell["variance_components"]["seed"] is None
+    (limit,) = study["detection_limits"]
+    assert (limit["seeds"], limit["n_items"], limit["holm_family_size"]) == (1, 400, 2)
+    assert limit["alpha"] == pytest.approx(0.025) and 0.02 < limit["mde"] < 0.15
+    assert limit["sentence"] == (f"sim · small · own-correct: this study detects gains ≥ {100 * limit['mde']:.1f} pp "
+                                 "(80% power, Holm α/m = 0.05/2, 1 seed(s), 400 items); "
+                                 "1 seed: speaks for this training run only")
+    assert "1 seed: speaks for this training run only" in study["recommendations"][0]["evidence"]
+
+
+def test_each_seed_is_paired_with_its_own_baseline(tmp_path):
+    from capgap.analysis.simulate import cell_row, write_evaluation
+
+    rng = np.random.default_rng(0)
+    base = (rng.random(300) < 0.3).astype(int)
+    other = base.copy()
+    other[:60] = 1 - other[:60]  # seed 1 was evaluated against a different baseline run
+    with Store(tmp_path / "s.sqlite") as store:
+        store.study.save_study("sim", {"training": TRAINING}, {})
+        for key, rows in (("pre-a", base), ("pre-b", other), ("post-0", base), ("post-1", other)):
+            write_evaluation(store, key, rows)
+        for seed, (pre, post) in enumerate((("pre-a", "post-0"), ("pre-b", "post-1"))):
+            store.study.save_cell(cell_row("sim", "small", "t", "p", seed, pre_key=pre, post_key=post, n_items=300))
+        (cell,) = analyse_store(store)["studies"][0]["cells"]
+    assert cell["gain_by_seed"] == [0.0, 0.0] and cell["gain"] == 0.0  # post equals its own baseline
+    assert cell["ci95"] == [0.0, 0.0] and cell["p_value"] == 1.0 and cell["verdict"] == "no detectable change"
+
+
+def test_a_runner_up_within_noise_is_not_separable(tmp_path):
+    gains = {("small", "best", "own-correct"): 0.16, ("small", "good", "own-correct"): 0.15}
+    study = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains, seeds=5, n_items=500)
+    (rec,) = study["recommendations"]
+    versus = rec["versus_runner_up"]
+    assert rec["teacher"] in ("best", "good") and versus["difference_ci95"][0] < 0 < versus["difference_ci95"][1]
+    assert versus["p_value"] > 0.05 and rec["confidence"].startswith("not separable from")
+    assert versus["test"].startswith("seed-aware t") and versus["n_items"] == 500
+
+
+def test_the_store_pipeline_gives_the_seed_aware_test_of_the_simulated_arrays(tmp_path):
+    from capgap.analysis.seedaware import cell_test
+    from capgap.analysis.simulate import simulate_cell, write_cell, write_evaluation
+
+    cell = simulate_cell(250, 3, 0.03, 0.02, np.random.default_rng(9))
+    with Store(tmp_path / "s.sqlite") as store:
+        store.study.save_study("sim", {"training": TRAINING}, {})
+        write_evaluation(store, "pre", cell.pre)
+        write_cell(store, "sim", "small", "t", "own-correct", cell, "pre")
+        (record,) = analyse_store(store)["studies"][0]["cells"]
+    expected = cell_test(cell.pre, cell.post)
+    assert record["ci95"] == pytest.approx(expected.ci95) and record["p_value"] == pytest.approx(expected.p_value)
+    assert record["gain_by_seed"] == pytest.approx(list((cell.post - cell.pre).mean(axis=1)))
+    assert record["df"] == pytest.approx(expected.t.df) and record["n_items"] == 250

@@ -6,21 +6,24 @@ import math
 import time
 
 from capgap.analysis.capacity import capacity_gap
-from capgap.analysis.cells import VERDICTS, group_cells
+from capgap.analysis.cells import VERDICTS, detection_limits, group_cells
 from capgap.analysis.ranking import between_protocols, post_vs_gain
 from capgap.analysis.recommend import recommend
-from capgap.analysis.stats import ALPHA, POWER, RESAMPLES
+from capgap.analysis.stats import ALPHA, POWER
 from capgap.errors import CapgapError
 from capgap.store import Store
 
-ANALYSIS_VERSION = 1  # bump when a key of the JSON report changes meaning
+ANALYSIS_VERSION = 2  # bump when a key of the JSON report changes meaning (2: seed-aware verdicts)
+METHOD = ("seed-aware t: d = post - pre with crossed random items and training seeds; V = [MS_item + "
+          "max(0, MS_seed - MS_res)] / (n k), Satterthwaite df (k - 1 when k <= 3 and the seed term is in V; "
+          "MS_seed floored at MS_res in the df when k = 2); 1 seed: paired t on items, for that run only")
 
 __all__ = ["ANALYSIS_VERSION", "VERDICTS", "analyse_store", "analyse_study", "public"]
 
 
-def analyse_study(store: Store, study: dict, resamples: int = RESAMPLES) -> dict:
+def analyse_study(store: Store, study: dict) -> dict:
     """Everything the report shows about one study (a row of `store.study.studies()`)."""
-    groups = group_cells(store, study, resamples)
+    groups = group_cells(store, study)
     training = study["config"].get("training", {})
     return {
         "study": study["study"],
@@ -31,13 +34,14 @@ def analyse_study(store: Store, study: dict, resamples: int = RESAMPLES) -> dict
                    "matched": training.get("epochs") is None},
         "teachers": store.study.teachers(study["study"]),
         "cells": groups,
-        "recommendations": recommend(groups, resamples),
+        "recommendations": recommend(groups),
+        "detection_limits": detection_limits(groups),
         "capacity_gap": capacity_gap(groups),
         "rank_flips": {"post_vs_gain": post_vs_gain(groups), "between_protocols": between_protocols(groups)},
     }
 
 
-def analyse_store(store: Store, study: str | None = None, resamples: int = RESAMPLES) -> dict:
+def analyse_store(store: Store, study: str | None = None) -> dict:
     """The analysis of every study in the store, or of the one named."""
     studies = store.study.studies()
     names = [s["study"] for s in studies]
@@ -48,9 +52,9 @@ def analyse_store(store: Store, study: str | None = None, resamples: int = RESAM
     if not studies:
         raise CapgapError(f"{store.path} holds no study yet; run `capgap run CONFIG` first")
     return {"capgap_report": ANALYSIS_VERSION, "store": str(store.path), "created_at": time.time(),
-            "settings": {"alpha": ALPHA, "power": POWER, "bootstrap_resamples": resamples,
+            "settings": {"alpha": ALPHA, "power": POWER, "method": METHOD,
                          "correction": "Holm across the teachers of each (task, student, protocol)"},
-            "studies": [analyse_study(store, s, resamples) for s in studies]}
+            "studies": [analyse_study(store, s) for s in studies]}
 
 
 def public(value):

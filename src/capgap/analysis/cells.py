@@ -1,8 +1,11 @@
 """Per (task, student, teacher, protocol): the paired gain over the baseline, its CI, test and verdict.
 
-Seeds of one group are pooled: the gain is the mean over seeds, the CI resamples items and seeds together,
-and the test is a paired sign-flip test on each item's mean change (McNemar's exact test with one seed).
-Tests are Holm-corrected across the teachers of each (task, student, protocol) family.
+The verdict answers "does distilling from this teacher help this student on this task": the seed-aware
+model of `capgap.analysis.seedaware` (random items x random training seeds) gives the gain's CI and p, so
+they account for test-set sampling and training-run variation and never disagree. With one seed the
+verdict speaks for that training run only. Tests are Holm-corrected across the teachers of each
+(task, student, protocol) family; the MDE is the smallest gain detected with 80% power at Holm's
+strictest level alpha/m under the same model.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from capgap.analysis import stats
+from capgap.analysis import power, seedaware, stats
 from capgap.analysis.pairing import paired_arrays
 from capgap.store import Store
 
@@ -36,36 +39,47 @@ def _teacher_facts(teacher: dict | None, student_params: int | None, pre_accurac
     }
 
 
-def _trained_group(store: Store, cells: list[dict], resamples: int) -> dict:
+def _by_seed_mcnemar(pres: np.ndarray, post: np.ndarray) -> list[float]:
+    """Each seed's exact McNemar p against its own baseline (that run alone; not the verdict's test)."""
+    return [stats.mcnemar_exact(int(((q == 1) & (p == 0)).sum()), int(((q == 0) & (p == 1)).sum()))
+            for p, q in zip(pres, post, strict=True)]
+
+
+def _trained_group(store: Store, cells: list[dict]) -> dict:
     cells = sorted(cells, key=lambda c: c["seed"])
     ids, pres, post = paired_arrays(store, cells)
-    pre = pres[0]  # TODO(stats): per-seed baselines (pres[s]) for the seed-aware model
-    gains = post.mean(axis=1) - pres.mean(axis=1)
-    test = stats.paired_test(pre, post)
-    lo, hi = stats.paired_bootstrap_ci(pre, post, resamples=resamples, seed=0)
-    discordance = float(np.mean([(row != p).mean() for row, p in zip(post, pres, strict=True)]))
+    d = post - pres
+    test = seedaware.cell_test(pres, post)
+    ms = test.ms
+    gains = d.mean(axis=1)
+    item_change = d.mean(axis=0)
     return {
         "seeds": [c["seed"] for c in cells],
         "n_items": len(ids),
-        "pre_accuracy": float(pre.mean()),
+        "pre_accuracy": float(pres.mean()),
         "post_accuracy": float(post.mean()),
         "post_by_seed": [float(x) for x in post.mean(axis=1)],
-        "gain": float(gains.mean()),
+        "gain": float(d.mean()),
         "gain_by_seed": [float(g) for g in gains],
         "gain_sd": float(gains.std(ddof=1)) if len(gains) > 1 else None,
-        "ci95": [lo, hi],
+        "ci95": test.ci95,
+        "se": test.t.se,
+        "df": test.t.df,
         "test": test.name,
-        "improved_items": test.improved,
-        "regressed_items": test.regressed,
-        "discordance": discordance,
-        "p_mcnemar": test.p,
-        "p_mcnemar_by_seed": [stats.paired_test(pre, row).p for row in post],
+        "scope": test.scope,
+        "improved_items": int((item_change > 0).sum()),
+        "regressed_items": int((item_change < 0).sum()),
+        "discordance": float((d != 0).mean()),
+        "p_value": test.p_value,
+        "p_mcnemar_by_seed": _by_seed_mcnemar(pres, post),
+        "mean_squares": {"item": ms.item, "seed": ms.seed, "residual": ms.residual},
+        "variance_components": ms.components,
         "steps": cells[0]["steps"],
         "effective_batch": cells[0]["effective_batch"],
         "tokens": [c["tokens"] for c in cells],
         "train_seconds": [c["train_seconds"] for c in cells],
         "loss_curves": [json.loads(c["loss_curve_json"] or "[]") for c in cells],
-        "_items": {"ids": ids, "pre": pre, "post": post},  # private: per-item arrays for later comparisons
+        "_items": {"ids": ids, "d": d},  # private: per-item changes for the teacher-vs-teacher comparison
     }
 
 
@@ -73,19 +87,21 @@ def _untrained_group(store: Store, cells: list[dict]) -> dict:
     pre = store.items(cells[0]["pre_eval_key"]) if cells[0]["pre_eval_key"] else {}
     pre_acc = sum(r["correct_strict"] for r in pre.values()) / len(pre) if pre else None
     return {"seeds": sorted(c["seed"] for c in cells), "n_items": len(pre), "pre_accuracy": pre_acc,
-            "post_accuracy": None, "gain": None, "ci95": None, "p_mcnemar": None, "p_holm": None, "mde": None,
-            "test": None, "verdict": "not trained"}
+            "post_accuracy": None, "gain": None, "ci95": None, "p_value": None, "p_holm": None, "mde": None,
+            "test": None, "scope": None, "verdict": "not trained"}
 
 
-def current_cells(cells: list[dict], config: dict) -> list[dict]:
+def current_cells(cells: list[dict], config: dict, planned: set[str] | None = None) -> list[dict]:
     """Finished or skipped cells of the study's latest config: a cell from an earlier budget, or of a teacher,
-    protocol or seed since dropped, is superseded; of duplicates the one written last counts."""
+    protocol or seed since dropped, is superseded; of duplicates the one written last counts. With the
+    latest run's plan (`planned` cell keys), only planned cells count: a cell evaluated under other settings
+    (test items, decoding, precision, extraction) is superseded too."""
     allowed = {"teacher": {t["name"] for t in config.get("teachers", [])}, "protocol": set(config.get("protocols", [])),
                "seed": set(config.get("seeds", [])), "student": set(config.get("students", [])),
                "task": {t["name"] for t in config.get("tasks", [])}}
     latest = {}
     for cell in cells:  # oldest first
-        if cell["status"] not in ("done", "skipped"):
+        if cell["status"] not in ("done", "skipped") or (planned is not None and cell["cell_key"] not in planned):
             continue
         if any(values and cell[field] not in values for field, values in allowed.items()):
             continue
@@ -95,19 +111,19 @@ def current_cells(cells: list[dict], config: dict) -> list[dict]:
     return list(latest.values())
 
 
-def group_cells(store: Store, study: dict, resamples: int = stats.RESAMPLES) -> list[dict]:
+def group_cells(store: Store, study: dict) -> list[dict]:
     """One record per (task, student, teacher, protocol) of the study's current cells, verdicts included."""
     name = study["study"]
     teachers = {(t["task"], t["teacher"]): t for t in store.study.teachers(name)}
     grouped: dict[tuple, list[dict]] = defaultdict(list)
-    for cell in current_cells(store.study.cells(name), study["config"]):
+    for cell in current_cells(store.study.cells(name), study["config"], store.study.planned(name)):
         grouped[(cell["task"], cell["student"], cell["teacher"], cell["protocol"])].append(cell)
     groups = []
     for (task, student, teacher, protocol), cells in sorted(grouped.items()):
         done = [c for c in cells if c["status"] == "done"]
-        body = _trained_group(store, done, resamples) if done else _untrained_group(store, cells)
+        body = _trained_group(store, done) if done else _untrained_group(store, cells)
         record = {"task": task, "student": student, "teacher": teacher, "protocol": protocol,
-                  "n_train": cells[0]["n_train"], **body}
+                  "n_train": cells[0]["n_train"], "n_too_long": cells[0].get("n_too_long"), **body}
         params = next((c["student_params"] for c in cells if c["student_params"]), None)
         record.update(_teacher_facts(teachers.get((task, teacher)), params, record["pre_accuracy"]))
         groups.append(record)
@@ -116,17 +132,48 @@ def group_cells(store: Store, study: dict, resamples: int = stats.RESAMPLES) -> 
 
 
 def _add_verdicts(groups: list[dict]) -> None:
-    """Holm across the teachers of each (task, student, protocol); the verdict and detectable effect."""
+    """Holm across the teachers of each (task, student, protocol); the verdict and detectable effect.
+
+    A verdict is "improves"/"degrades" only when Holm's p < alpha; as Holm's p is at least the raw p, which
+    comes from the same t as the 95% CI, such a verdict always has a CI that excludes 0.
+    """
     for _, family in trained_families(groups, "task", "student", "protocol"):
         m = len(family)
-        for g, adjusted in zip(family, stats.holm([g["p_mcnemar"] for g in family]), strict=True):
+        for g, adjusted in zip(family, stats.holm([g["p_value"] for g in family]), strict=True):
             g["p_holm"] = adjusted
             g["holm_family_size"] = m
-            g["mde"] = stats.minimal_detectable_effect(g["n_items"], g["discordance"], alpha=stats.ALPHA / m)
+            g["mde"] = cell_mde(g, m)
             if adjusted < stats.ALPHA and g["gain"] != 0:
                 g["verdict"] = "improves" if g["gain"] > 0 else "degrades"
             else:
                 g["verdict"] = "no detectable change"
+
+
+def cell_mde(g: dict, m: int) -> float:
+    """The smallest gain this cell's design (its items, seeds, measured variance components) detects with
+    80% power at Holm's strictest level alpha/m."""
+    comps, _ = power.pooled([g])
+    if comps is None:
+        return 1.0
+    return power.minimal_detectable_effect(comps, g["n_items"], len(g["seeds"]), seedaware.holm_alpha(m))
+
+
+def detection_limits(groups: list[dict]) -> list[dict]:
+    """Per (task, student, protocol): the smallest gain the study detects with 80% power at Holm's alpha/m,
+    from the family's variance components (seed variance pooled over its cells), seeds and test items."""
+    out = []
+    for (task, student, protocol), family in trained_families(groups, "task", "student", "protocol"):
+        m, k = len(family), max(len(g["seeds"]) for g in family)
+        n = min(g["n_items"] for g in family)
+        comps, how = power.pooled(family)
+        mde = power.minimal_detectable_effect(comps, n, k, seedaware.holm_alpha(m)) if comps else 1.0
+        scope = f"; {seedaware.ONE_SEED_SCOPE}" if k == 1 else ""
+        size = f"gains ≥ {100 * mde:.1f} pp" if mde < 1 else "no gain of 100 pp or less"
+        out.append({"task": task, "student": student, "protocol": protocol, "mde": mde, "seeds": k, "n_items": n,
+                    "holm_family_size": m, "alpha": seedaware.holm_alpha(m), "pooled_over_cells": how["cells"],
+                    "sentence": (f"{task} · {student} · {protocol}: this study detects {size} "
+                                 f"(80% power, Holm α/m = {stats.ALPHA}/{m}, {k} seed(s), {n} items){scope}")})
+    return out
 
 
 def trained_families(groups: list[dict], *fields: str) -> list[tuple[tuple, list[dict]]]:

@@ -1,13 +1,16 @@
 """The recommendation per task x student: the teacher (and data protocol) to use, or not to distil at all.
 
 Only a teacher whose gain survives Holm's correction ("improves") can be recommended. The winner is the
-improving cell with the largest gain; its confidence is the paired bootstrap of its post-distillation
-accuracy against the runner-up's on the same items (how often, and by how much, it stays ahead).
+improving cell with the largest gain; its confidence is the seed-aware comparison of its gain with the
+runner-up's on the same items: the per-item difference of the two cells' seed means, with both cells' seed
+variance terms added (`capgap.analysis.seedaware.difference_test`), its 95% CI and p.
 """
 
 from __future__ import annotations
 
-from capgap.analysis import stats
+import numpy as np
+
+from capgap.analysis import seedaware
 from capgap.analysis.cells import trained_families
 
 
@@ -19,17 +22,19 @@ def _ci(ci: list[float]) -> str:
     return f"[{_pp(ci[0])}, {_pp(ci[1])}]"
 
 
-def _versus(best: dict, other: dict, resamples: int) -> dict:
+def _versus(best: dict, other: dict) -> dict:
+    """best's gain minus other's on their common items, by the seed-aware model."""
     a, b = best["_items"], other["_items"]
     common = sorted(set(a["ids"]) & set(b["ids"]))
-    ia, ib = [a["ids"].index(i) for i in common], [b["ids"].index(i) for i in common]
-    draws = stats.bootstrap_difference(a["post"][:, ia], b["post"][:, ib], resamples=resamples, seed=1)
-    return {"runner_up": other["teacher"], "runner_up_protocol": other["protocol"],
-            "difference": float(best["post_accuracy"] - other["post_accuracy"]),
-            "difference_ci95": list(stats.percentile_ci(draws)), "p_better": float((draws > 0).mean())}
+    pos_a, pos_b = {i: j for j, i in enumerate(a["ids"])}, {i: j for j, i in enumerate(b["ids"])}
+    ia, ib = np.array([pos_a[i] for i in common], dtype=int), np.array([pos_b[i] for i in common], dtype=int)
+    t = seedaware.difference_test(a["d"][:, ia], b["d"][:, ib])
+    return {"runner_up": other["teacher"], "runner_up_protocol": other["protocol"], "difference": t.estimate,
+            "difference_ci95": t.ci(0.95), "p_value": t.p_value, "n_items": len(common),
+            "test": "seed-aware t on the per-item difference of seed means (both cells' seed variance added)"}
 
 
-def _recommend_one(task: str, student: str, cells: list[dict], resamples: int) -> dict:
+def _recommend_one(task: str, student: str, cells: list[dict]) -> dict:
     ranked = sorted(cells, key=lambda g: (-g["gain"], g["teacher"], g["protocol"]))
     improving = [g for g in ranked if g["verdict"] == "improves"]
     base = {"task": task, "student": student, "pre_accuracy": ranked[0]["pre_accuracy"],
@@ -40,36 +45,38 @@ def _recommend_one(task: str, student: str, cells: list[dict], resamples: int) -
                 "versus_other_teacher": None,
                 "decision": "do not distil: no teacher beats the baseline detectably",
                 "evidence": (f"best point estimate {top['teacher']} ({top['protocol']}) {_pp(top['gain'])}, 95% CI "
-                             f"{_ci(top['ci95'])}, Holm p={top['p_holm']:.3f}; this test set detects gains of "
-                             f"about {100 * top['mde']:.1f} pp or more (80% power)")}
+                             f"{_ci(top['ci95'])}, Holm p={top['p_holm']:.3f}; this design ({top['n_items']} items, "
+                             f"{len(top['seeds'])} seed(s)) detects gains of about {100 * top['mde']:.1f} pp or more "
+                             f"(80% power)")}
     best = improving[0]
     others = [g for g in ranked if g is not best]
-    versus = _versus(best, others[0], resamples) if others else None
+    versus = _versus(best, others[0]) if others else None
     # When the runner-up is the same teacher under another protocol, the teacher choice is also tested
     # against the best other teacher.
     other_teachers = [g for g in others if g["teacher"] != best["teacher"]]
-    versus_teacher = (_versus(best, other_teachers[0], resamples)
+    versus_teacher = (_versus(best, other_teachers[0])
                       if other_teachers and other_teachers[0] is not others[0] else None)
     if versus is None:
         confidence = "the only cell"
     elif versus["difference_ci95"][0] > 0:
         confidence = f"clearly ahead of {versus['runner_up']} ({versus['runner_up_protocol']})"
     else:
-        confidence = (f"not separable from {versus['runner_up']} ({versus['runner_up_protocol']}): ahead in "
-                      f"{100 * versus['p_better']:.0f}% of bootstrap resamples")
+        confidence = (f"not separable from {versus['runner_up']} ({versus['runner_up_protocol']}): the 95% CI of "
+                      f"the difference includes 0 (p={versus['p_value']:.2g})")
     evidence = (f"gain {_pp(best['gain'])} over the baseline's {100 * best['pre_accuracy']:.1f}% "
                 f"(95% CI {_ci(best['ci95'])}, Holm p={best['p_holm']:.3g}, {len(best['seeds'])} seed(s), "
-                f"{best['n_items']} items)")
+                f"{best['n_items']} items{'; ' + best['scope'] if len(best['seeds']) == 1 else ''})")
     for label, v in (("runner-up", versus), ("best other teacher", versus_teacher)):
         if v:
             evidence += (f"; vs {label} {v['runner_up']} ({v['runner_up_protocol']}): {_pp(v['difference'])} "
-                         f"(95% CI {_ci(v['difference_ci95'])}, ahead in {100 * v['p_better']:.0f}% of resamples)")
+                         f"(95% CI {_ci(v['difference_ci95'])}, p={v['p_value']:.2g})")
     return {**base, "teacher": best["teacher"], "protocol": best["protocol"], "confidence": confidence,
             "versus_runner_up": versus, "versus_other_teacher": versus_teacher,
             "decision": f"distil from {best['teacher']} ({best['protocol']} data)",
             "evidence": evidence}
 
 
-def recommend(groups: list[dict], resamples: int = stats.RESAMPLES) -> list[dict]:
-    return [_recommend_one(task, student, cells, resamples)
+def recommend(groups: list[dict]) -> list[dict]:
+    """One recommendation per (task, student) over every trained (teacher, protocol) cell."""
+    return [_recommend_one(task, student, cells)
             for (task, student), cells in trained_families(groups, "task", "student")]

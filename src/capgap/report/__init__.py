@@ -53,11 +53,11 @@ def write_files(analysis: dict, targets: dict[str, Path]) -> list[Path]:
     return list(targets.values())
 
 
-def write_reports(store: Store, targets: dict[str, Path], study: str | None = None, **kwargs) -> list[Path]:
+def write_reports(store: Store, targets: dict[str, Path], study: str | None = None) -> list[Path]:
     """Analyse the store once and write one file per format ({fmt: path})."""
     for fmt in targets:
         check_format(fmt)  # before the analysis, which is the slow part
-    return write_files(analyse_store(store, study, **kwargs), targets)
+    return write_files(analyse_store(store, study), targets)
 
 
 __all__ = ["RENDERERS", "check_format", "render", "write_files", "write_reports"]

@@ -22,10 +22,16 @@ img{max-width:100%;border:1px solid #d0d7de;margin:.5em 0}
 def _table(table: tables.Table) -> str:
     header, rows = table
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="{escape(c)}">{escape(c)}</td>' if c in ("improves", "degrades")
-                         else f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(text: str) -> str:
+    """A table cell; verdicts that say improves / degrades are coloured."""
+    word = text.split(" ", 1)[0]
+    if word in ("improves", "degrades"):
+        return f'<td class="{word}">{escape(text)}</td>'
+    return f"<td>{escape(text)}</td>"
 
 
 def _figures(study: dict) -> str:
@@ -46,7 +52,9 @@ def render_study(study: dict) -> str:
         confidence = f" — {escape(r['confidence'])}" if r["confidence"] else ""
         out.append(f'<div class="rec"><b>{escape(r["task"])} · {escape(r["student"])}: {escape(r["decision"])}</b>'
                    f"{confidence}.<br>{escape(r['evidence'])}.</div>")
-    out += ["<h3>Gains over the pre-distillation baseline</h3>", _table(tables.cells_table(study))]
+    out += ["<h3>Gains over the pre-distillation baseline</h3>",
+            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.detection_lines(study)) + "</ul>",
+            _table(tables.cells_table(study))]
     seeds = tables.seeds_table(study)
     if seeds:
         out += ["<p>Per-seed gains:</p>", _table(seeds)]

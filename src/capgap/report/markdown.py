@@ -19,6 +19,7 @@ def render_study(study: dict) -> list[str]:
         confidence = f" — {r['confidence']}" if r["confidence"] else ""
         out += [f"- **{r['task']} · {r['student']}: {r['decision']}**{confidence}. {r['evidence']}.", ""]
     out += ["### Gains over the pre-distillation baseline", ""]
+    out += [f"- {line}" for line in tables.detection_lines(study)] + [""]
     out += _table(tables.cells_table(study))
     seeds = tables.seeds_table(study)
     if seeds:

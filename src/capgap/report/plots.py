@@ -28,13 +28,16 @@ def _trained(study: dict) -> list[dict]:
     return [g for g in study["cells"] if g["gain"] is not None]
 
 
-def _row_label(g: dict, many_students: bool) -> str:
+def _row_label(g: dict, many_students: bool, scope: bool = True) -> str:
     label = f"{g['teacher']} · {g['protocol']}"
+    if scope and len(g["seeds"]) == 1:
+        label += " (1 seed: this run)"
     return f"{g['student']} ← {label}" if many_students else label
 
 
 def forest(study: dict) -> str | None:
-    """Gain with its 95% CI per cell; the grey bar spans +-MDE (what this test set can detect)."""
+    """Gain with its 95% CI per cell (seed-aware: items and seeds random); the grey bar spans +-MDE (what these
+    items and seeds can detect at Holm's alpha/m)."""
     cells = sorted(_trained(study), key=lambda g: (g["student"], g["protocol"], g["gain"]))
     if not cells:
         return None
@@ -49,7 +52,7 @@ def forest(study: dict) -> str | None:
         ax.plot(100 * g["gain"], y, "o", color=colour, zorder=3)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(cells)), [_row_label(g, many) for g in cells])
-    ax.set_xlabel("gain over the pre-distillation baseline (percentage points), 95% CI")
+    ax.set_xlabel("gain over the pre-distillation baseline (percentage points), 95% CI over items and seeds")
     ax.set_title("green improves · red degrades · grey no detectable change · shaded: ±MDE", fontsize=9)
     return _uri(fig)
 
@@ -152,7 +155,7 @@ def loss_curves(study: dict) -> str | None:
         for seed, curve in zip(g["seeds"], g["loss_curves"], strict=True):
             if curve:
                 steps, losses = zip(*curve, strict=True)
-                ax.plot(steps, losses, lw=1.2, label=f"{_row_label(g, many)} · seed {seed}")
+                ax.plot(steps, losses, lw=1.2, label=f"{_row_label(g, many, scope=False)} · seed {seed}")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss (completion tokens)")
     ax.legend(fontsize=7, ncols=2)

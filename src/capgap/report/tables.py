@@ -29,19 +29,35 @@ def _params(n: float | None) -> str:
     return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.3g}M"
 
 
+def verdict_text(g: dict) -> str:
+    """The verdict with its scope when it speaks for one training run only."""
+    one_seed = g["gain"] is not None and len(g["seeds"]) == 1
+    return f"{g['verdict']} ({g['scope']})" if one_seed else g["verdict"]
+
+
+def train_count(g: dict) -> str:
+    """#training examples the optimizer saw, and how many were left out for exceeding max_length."""
+    return f"{g['n_train']} ({g['n_too_long']} too long)" if g.get("n_too_long") else str(g["n_train"])
+
+
 def cells_table(study: dict) -> Table:
     header = ["student", "teacher", "protocol", "teacher acc", "teacher size", "#train", "steps x batch", "seeds",
-              "pre", "post", "gain (pp)", "95% CI (pp)", "p McNemar", "p Holm", "MDE (pp)", "verdict"]
+              "pre", "post", "gain (pp)", "95% CI (pp)", "p", "p Holm", "MDE (pp)", "verdict"]
     rows = []
     for g in study["cells"]:
         trained = g["gain"] is not None
         budget = f"{g.get('steps')} x {g.get('effective_batch')}" if trained else "-"
         rows.append([g["student"], g["teacher"], g["protocol"], pct(g["teacher_accuracy"]),
-                     _params(g["teacher_params"]), str(g["n_train"]), budget, str(len(g["seeds"])),
+                     _params(g["teacher_params"]), train_count(g), budget, str(len(g["seeds"])),
                      pct(g["pre_accuracy"]), pct(g["post_accuracy"]), pp(g["gain"]), _ci(g["ci95"]),
-                     _p(g["p_mcnemar"]), _p(g.get("p_holm")), f"{100 * g['mde']:.1f}" if trained else "-",
-                     g["verdict"]])
+                     _p(g["p_value"]), _p(g.get("p_holm")), f"{100 * g['mde']:.1f}" if trained else "-",
+                     verdict_text(g)])
     return header, rows
+
+
+def detection_lines(study: dict) -> list[str]:
+    """Per (task, student, protocol): what this study can detect (80% power, Holm alpha/m)."""
+    return [d["sentence"] + "." for d in study.get("detection_limits", [])]
 
 
 def seeds_table(study: dict) -> Table | None:
@@ -49,10 +65,12 @@ def seeds_table(study: dict) -> Table | None:
     multi = [g for g in study["cells"] if g["gain"] is not None and len(g["seeds"]) > 1]
     if not multi:
         return None
-    header = ["student", "teacher", "protocol", "gain by seed (pp)", "mean", "SD across seeds"]
+    header = ["student", "teacher", "protocol", "gain by seed (pp)", "mean", "SD across seeds",
+              "seed SD, model (pp)", "df"]
     rows = [[g["student"], g["teacher"], g["protocol"],
              ", ".join(f"s{s}: {pp(x)}" for s, x in zip(g["seeds"], g["gain_by_seed"], strict=True)),
-             pp(g["gain"]), f"{100 * g['gain_sd']:.1f}"] for g in multi]
+             pp(g["gain"]), f"{100 * g['gain_sd']:.1f}", f"{100 * g['variance_components']['seed'] ** 0.5:.1f}",
+             f"{g['df']:.1f}"] for g in multi]
     return header, rows
 
 
@@ -101,7 +119,9 @@ def budget_line(study: dict) -> str:
 
 def method_line(analysis: dict) -> str:
     s = analysis["settings"]
-    return (f"Store {analysis['store']}. Gains are post − pre on the same test items (strict extraction); 95% CIs "
-            f"from a paired bootstrap ({s['bootstrap_resamples']:,} resamples over items and seeds); exact McNemar "
-            f"tests (a paired sign-flip test for cells with several seeds), {s['correction']}, α={s['alpha']}; "
-            f"MDE = the smallest gain detected with {100 * s['power']:.0f}% power at this test-set size.")
+    return (f"Store {analysis['store']}. Gains are post − pre on the same test items (strict extraction), the mean "
+            "over training seeds. Each verdict asks whether distilling from the teacher helps the student on the "
+            "task: test items and training seeds are both random (crossed random effects), and the 95% CI and p "
+            f"come from one t with Satterthwaite df, so they never disagree; {s['correction']}, α={s['alpha']}. "
+            "With 1 seed a verdict speaks for that training run only (paired t on items). MDE = the smallest "
+            f"gain detected with {100 * s['power']:.0f}% power at Holm's α/m with these items and seeds.")

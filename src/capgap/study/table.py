@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from capgap.report.tables import train_count
+
 
 def study_tables(study: dict) -> str:
     """Markdown: teacher, protocol, teacher accuracy, #training examples, pre, post (mean over seeds), gain."""
@@ -18,7 +20,7 @@ def study_tables(study: dict) -> str:
                 continue
             acc = g["teacher_accuracy"]
             acc_text = f"{100 * acc:.1f}%" if acc is not None else "-"
-            out.append(f"| {g['teacher']} | {g['protocol']} | {acc_text} | {g['n_train']} | "
+            out.append(f"| {g['teacher']} | {g['protocol']} | {acc_text} | {train_count(g)} | "
                        f"{g['steps']} x {g['effective_batch']} | {100 * g['pre_accuracy']:.1f}% | "
                        f"{100 * g['post_accuracy']:.1f}% | {100 * g['gain']:+.1f} | {len(g['seeds'])} |")
     return "\n".join(out).strip() + "\n" if out else "(no finished cells yet)\n"
