@@ -64,7 +64,17 @@ def test_a_pilot_study_gives_pooled_components_and_more_seeds_need_fewer_items(t
     rows = _table(out)
     items = {k: int(rows[k].split()[0].replace(",", "")) for k in (3, 5, 8) if rows[k][0].isdigit()}
     assert items[3] > items[5] > items[8] > 0
-    assert "The config's design (1 seed(s), 400 test items)" in out  # the pilot's own test-set size
+    assert "The config's design (1 seed(s), 40 test items)" in out  # the config's test split, not the pilot's
+
+
+def test_an_ambiguous_detect_value_is_refused():
+    from capgap.analysis.plan import parse_detect
+    from capgap.errors import CapgapError
+
+    assert parse_detect("3pp") == parse_detect("3") == parse_detect("0.03") == pytest.approx(0.03)
+    assert parse_detect("0.5pp") == pytest.approx(0.005)
+    with pytest.raises(CapgapError, match="ambiguous: write 0.5pp for 0.5 points or 50pp"):
+        parse_detect("0.5")
 
 
 def test_a_pilot_with_one_seed_assumes_the_seed_variance_and_says_so(tmp_path, capsys):
@@ -91,3 +101,15 @@ def test_plan_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("capgap: error: study 'b' is not in") and err.endswith("studies there: a")
     assert main(["plan", str(tmp_path / "missing.yaml"), "--detect", "3pp"]) == 2
     assert capsys.readouterr().err.startswith("capgap: error: config file")
+
+
+def test_items_needed_finds_a_design_even_where_power_sinks_again_with_more_items():
+    # With few seeds the degrees of freedom fall towards k - 1 as items grow, so power can peak and sink:
+    # the search must not judge by power at its largest n alone.
+    from capgap.analysis import power, seedaware
+
+    c = power.Components(item=0.05, seed=0.02 ** 2, residual=0.05)
+    alpha = seedaware.holm_alpha(7)
+    assert power.power(0.08, c, power.MAX_ITEMS, 4, alpha) < 0.8
+    n = power.items_needed(0.08, c, 4, alpha)
+    assert n is not None and power.power(0.08, c, n, 4, alpha) >= 0.8 > power.power(0.08, c, n - 1, 4, alpha)

@@ -179,3 +179,14 @@ def test_pathological_inputs_never_raise():
             extract(text, kind)
     assert extract("The answer is 2^10.", N).strict == "1024"
     assert extract("The answer is 10^10^10.", N).strict is None
+
+
+@pytest.mark.parametrize("text", ["The answer is 1e5000", "so 1e-3000000 apples", "The answer is " + "9" * 5000,
+                                  "The answer is 2^99999999.", "7" * 100_000])
+def test_absurd_numbers_never_raise_or_hang(text):
+    import time
+
+    start = time.perf_counter()
+    for answer_type in (AnswerType.NUMBER, AnswerType.STRING):
+        extract(text, answer_type)
+    assert time.perf_counter() - start < 2.0

@@ -67,3 +67,11 @@ def test_reference_teacher_and_mismatched_files(tmp_path):
         imported_rationales("t", ImportSource([str(other)]), task, task.items)
     with pytest.raises(CapgapError, match="missing field 'output'"):
         imported_rationales("t", ImportSource([str(other)], rationale_field="output"), task, task.items)
+
+
+def test_the_scored_answer_is_the_one_the_training_text_states():
+    task = load_task("arith", n=1)
+    for raw in ("So 5 + 3 = 8. The answer is 8. Wait: \\boxed{9}", "3 + 4 = 7", "The answer is ((29/2) and (30/2))."):
+        text, answer = normalize_rationale(raw, task)
+        assert task.extract(text).strict == answer
+    assert normalize_rationale("The answer is ((29/2) and (30/2)).", task)[1] is None  # two values: no answer

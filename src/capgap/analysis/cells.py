@@ -16,7 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from capgap.analysis import power, seedaware, stats
-from capgap.analysis.pairing import paired_arrays
+from capgap.analysis.pairing import baseline_accuracy, paired_arrays
 from capgap.store import Store
 
 VERDICTS = ("improves", "degrades", "no detectable change", "not trained")
@@ -84,9 +84,8 @@ def _trained_group(store: Store, cells: list[dict]) -> dict:
 
 
 def _untrained_group(store: Store, cells: list[dict]) -> dict:
-    pre = store.items(cells[0]["pre_eval_key"]) if cells[0]["pre_eval_key"] else {}
-    pre_acc = sum(r["correct_strict"] for r in pre.values()) / len(pre) if pre else None
-    return {"seeds": sorted(c["seed"] for c in cells), "n_items": len(pre), "pre_accuracy": pre_acc,
+    n_items, pre_acc = baseline_accuracy(store, cells[0])
+    return {"seeds": sorted(c["seed"] for c in cells), "n_items": n_items, "pre_accuracy": pre_acc,
             "post_accuracy": None, "gain": None, "ci95": None, "p_value": None, "p_holm": None, "mde": None,
             "test": None, "scope": None, "verdict": "not trained"}
 
@@ -123,7 +122,8 @@ def group_cells(store: Store, study: dict) -> list[dict]:
         done = [c for c in cells if c["status"] == "done"]
         body = _trained_group(store, done) if done else _untrained_group(store, cells)
         record = {"task": task, "student": student, "teacher": teacher, "protocol": protocol,
-                  "n_train": cells[0]["n_train"], "n_too_long": cells[0].get("n_too_long"), **body}
+                  "n_train": cells[0]["n_train"], "n_available": cells[0].get("n_available"),
+                  "n_too_long": cells[0].get("n_too_long"), **body}
         params = next((c["student_params"] for c in cells if c["student_params"]), None)
         record.update(_teacher_facts(teachers.get((task, teacher)), params, record["pre_accuracy"]))
         groups.append(record)

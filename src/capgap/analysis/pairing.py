@@ -19,6 +19,15 @@ def _test_items(store: Store, cell: dict) -> list[str]:
     return sorted(set(store.items(cell["pre_eval_key"])) & set(store.items(cell["post_eval_key"])))
 
 
+def baseline_accuracy(store: Store, cell: dict) -> tuple[int, float | None]:
+    """(items, strict accuracy) of a cell's baseline on its test items, scored by the current extraction."""
+    if not cell.get("pre_eval_key"):
+        return 0, None
+    ids = json.loads(cell["test_items_json"]) if cell.get("test_items_json") else None
+    rows = current_rows(store, cell["pre_eval_key"], ids)
+    return len(rows), (sum(r["correct_strict"] for r in rows.values()) / len(rows) if rows else None)
+
+
 def paired_arrays(store: Store, cells: list[dict]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(item ids, pre (seeds, items), post (seeds, items)) of finished cells that share a test set, 0/1 strict.
 
@@ -26,7 +35,12 @@ def paired_arrays(store: Store, cells: list[dict]) -> tuple[list[str], np.ndarra
     another machine is paired with the baseline evaluated the same way. Every id must be stored for every
     evaluation: a missing row is an error, never a silently smaller test set.
     """
-    ids = sorted(set.intersection(*(set(_test_items(store, c)) for c in cells)))
+    sets = [set(_test_items(store, c)) for c in cells]
+    if all(c.get("test_items_json") for c in cells) and any(s != sets[0] for s in sets):
+        raise CapgapError(f"cells {', '.join(c['cell_key'] for c in cells)} of one teacher and protocol were "
+                          "evaluated on different test items; run `capgap run` again so every seed is evaluated "
+                          "on the config's test split")
+    ids = sorted(set.intersection(*sets))
     pre_rows, post_rows = [], []
     for cell in cells:
         for key, out in ((cell["pre_eval_key"], pre_rows), (cell["post_eval_key"], post_rows)):

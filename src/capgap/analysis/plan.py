@@ -29,11 +29,15 @@ DEFAULT_ITEM_SHARE = 0.5  # share of the per-item variance that is item-level (t
 
 
 def parse_detect(text: str) -> float:
-    """A gain as a share: "3pp", "3 pp", "3%" and "3" are 3 percentage points, "0.03" is a share."""
+    """A gain as a share: "3pp", "3 pp", "3%" and "3" are 3 percentage points, "0.03" is a share. A bare
+    number from 0.1 to 1 is refused as ambiguous ("0.5": half a point, or 50 points?)."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(pp|%)?\s*", text or "")
     if not match:
         raise CapgapError(f"--detect must be a gain such as 3pp, 3 or 0.03, got {text!r}")
     value, unit = float(match.group(1)), match.group(2)
+    if not unit and 0.1 <= value < 1:
+        raise CapgapError(f"--detect {text!r} is ambiguous: write {value:g}pp for {value:g} points or "
+                          f"{100 * value:g}pp for a share of {value:g}")
     share = value / 100 if unit or value >= 1 else value
     if not 0 < share < 1:
         raise CapgapError(f"--detect must be between 0 and 100 percentage points, got {text!r}")
@@ -96,15 +100,14 @@ def load_pilot(store_path: Path, study: str | None) -> Pilot:
 
 
 def config_items(config) -> int | None:
-    """The config's test-set size when the config fixes it (test.limit or test.first of every task)."""
-    sizes = set()
-    for task in config.tasks:
-        test = task.test
-        size = test.limit if test.limit is not None else test.first
-        if size is None:
-            return None
-        sizes.add(size)
-    return min(sizes) if sizes else None
+    """The config's test-set size (the smallest over its tasks), read from its data; None when the data
+    cannot be read here."""
+    from capgap.study.data import prepare_task
+
+    try:
+        return min(len(prepare_task(task, i, config.data_dir).test.items) for i, task in enumerate(config.tasks))
+    except CapgapError:
+        return None
 
 
 def plan_rows(delta: float, c: power.Components, alpha: float) -> list[dict]:
@@ -148,7 +151,7 @@ def plan(config, detect: str, store_path: Path, study: str | None = None) -> str
     chosen = study if study is not None else _own_study(store_path, config.name)
     pilot = load_pilot(store_path, chosen)
     rows = plan_rows(delta, pilot.components, seedaware.holm_alpha(len(config.teachers)))
-    n_current = (pilot.n_items if chosen == config.name else None) or config_items(config)
+    n_current = config_items(config) or (pilot.n_items if chosen == config.name else None)
     return render(config, delta, pilot, rows, n_current)
 
 

@@ -87,12 +87,17 @@ def minimal_detectable_effect(c: Components, n: int, k: int, alpha: float = ALPH
 
 def items_needed(delta: float, c: Components, k: int, alpha: float = ALPHA, target: float = POWER) -> int | None:
     """The fewest test items that detect a true gain `delta` with `target` power on k seeds; None when no
-    number of items does (up to MAX_ITEMS: the seed variance alone keeps the test from it)."""
-    if power(delta, c, MAX_ITEMS, k, alpha) < target:
-        return None
+    number of items up to MAX_ITEMS does.
+
+    Power need not rise with n: as items grow, the seed term dominates the variance and the degrees of
+    freedom fall towards k - 1, so power can peak at a moderate n and sink after it. The search therefore
+    scans a doubling grid for the first n that reaches `target` and bisects below it, instead of assuming
+    that power at MAX_ITEMS bounds every smaller n."""
     lo, hi = 2, 2
     while power(delta, c, hi, k, alpha) < target:
-        lo, hi = hi, hi * 2
+        if hi >= MAX_ITEMS:
+            return None
+        lo, hi = hi, min(hi * 2, MAX_ITEMS)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if power(delta, c, mid, k, alpha) >= target else (mid, hi)

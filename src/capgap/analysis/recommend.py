@@ -58,6 +58,10 @@ def _recommend_one(task: str, student: str, cells: list[dict]) -> dict:
                       if other_teachers and other_teachers[0] is not others[0] else None)
     if versus is None:
         confidence = "the only cell"
+    elif others[0]["gain"] > best["gain"]:  # a cell with a larger point estimate but no detectable gain
+        confidence = (f"{versus['runner_up']} ({versus['runner_up_protocol']}) has a larger point estimate "
+                      f"({_pp(others[0]['gain'])}) but no detectable gain over the baseline; this is the largest "
+                      "detectable one")
     elif versus["difference_ci95"][0] > 0:
         confidence = f"clearly ahead of {versus['runner_up']} ({versus['runner_up_protocol']})"
     else:

@@ -134,7 +134,7 @@ class TrainingConfig:
     batch_size: int = knob(8, "examples per micro-batch (memory grows with it)", min=1)
     grad_accum: int = knob(1, "micro-batches per optimizer step: effective batch = batch_size x grad_accum",
                            min=1)
-    max_length: int = knob(384, "tokens per example (prompt + rationale); longer ones are truncated", min=1)
+    max_length: int = knob(384, "tokens per example (prompt + rationale); longer ones are dropped and counted", min=1)
     lora_r: int = knob(16, "LoRA rank (capacity of the adapter)", min=1, only=LORA_RUNS)
     lora_alpha: int = knob(32, "LoRA scaling numerator (update scale = alpha / r)", min=1, only=LORA_RUNS)
     warmup_ratio: float = knob(0.1, "share of steps with a rising learning rate", min=0, below=1)

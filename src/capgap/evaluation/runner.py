@@ -86,7 +86,7 @@ def score_row(task: Task, item: Item, prompt: str, generation: Generation) -> di
 
 def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: PromptConfig | None = None,
              decoding: Decoding | None = None, dtype: str = "auto", batch_size: int = 32,
-             progress: bool = False) -> EvalResult:
+             progress: bool = False, precision: Precision | None = None) -> EvalResult:
     """Evaluate `model` (a spec or a loaded model) on every item of `task`, reusing stored rows."""
     prompt, decoding = prompt or PromptConfig(), decoding or Decoding()
     prompt.check()
@@ -95,7 +95,7 @@ def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: Prom
         name, fingerprint, precision = model.spec, model.fingerprint, model.precision or decide(model.dtype)
     else:
         source = resolve(model)
-        name, fingerprint, precision = model, source.fingerprint(), decide(dtype)
+        name, fingerprint, precision = model, source.fingerprint(), precision or decide(dtype)
     key, spec = evaluation_key(task, fingerprint, prompt, decoding, precision)
     if store.evaluation(key) is None:  # versions() imports transformers: not worth it on a store hit
         environment = {**versions(), "precision": precision.record()}
@@ -105,7 +105,7 @@ def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: Prom
     missing = [it for it in task.items
                if it.id not in stored or stored[it.id]["item_hash"] != it.content_hash()]
     if missing:
-        loaded = model if isinstance(model, LoadedModel) else load_model(source, precision.dtype)
+        loaded = model if isinstance(model, LoadedModel) else load_model(source, precision=precision)
         stored.update(_generate_missing(loaded, task, missing, store, key, prompt, decoding, batch_size,
                                         progress))
     rows = [stored[it.id] for it in task.items]

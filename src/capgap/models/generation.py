@@ -52,7 +52,8 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding, *, stop: 
     """Generate for every prompt, longest first so that rows of a batch need little padding.
 
     Sampling draws each row's tokens from its own generator, seeded by `seeds[i]` (default: row_seed of
-    decoding.seed and i), so a row's text does not depend on the batch size or order. `on_batch(indices,
+    decoding.seed and i), so a row's random numbers do not depend on the batch size or order (its logits can
+    still differ by rounding error between batch shapes). `on_batch(indices,
     generations)` is called after each batch (to store results as they come, so an interrupted run loses
     at most one batch). Chat prompts already hold their special tokens, hence `add_special_tokens=False`.
     """

@@ -66,14 +66,14 @@ def checkpoint_dir(source: ModelSource) -> Path:
     return source.path
 
 
-def load_model(source: ModelSource, dtype: str = "auto") -> LoadedModel:
-    """Load weights and tokenizer on the device and in the dtype `precision.decide` picks. Any loading failure
-    becomes one CapgapError line saying why."""
+def load_model(source: ModelSource, dtype: str = "auto", precision: Precision | None = None) -> LoadedModel:
+    """Load weights and tokenizer on the device and in the dtype `precision.decide` picks for `dtype` (or as
+    an already made decision says). Any loading failure becomes one CapgapError line saying why."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     fingerprint = source.fingerprint()
-    precision = decide(dtype)
+    precision = precision or decide(dtype)
     chosen = precision.dtype
     try:
         directory = checkpoint_dir(source)

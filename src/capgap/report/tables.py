@@ -36,8 +36,12 @@ def verdict_text(g: dict) -> str:
 
 
 def train_count(g: dict) -> str:
-    """#training examples the optimizer saw, and how many were left out for exceeding max_length."""
-    return f"{g['n_train']} ({g['n_too_long']} too long)" if g.get("n_too_long") else str(g["n_train"])
+    """#training examples the optimizer saw, of how many it could draw from, and how many were left out for
+    exceeding max_length: "64 of 513 (3 too long)"."""
+    text = str(g["n_train"])
+    if g.get("n_available") and g["n_available"] != g["n_train"]:
+        text += f" of {g['n_available']}"
+    return text + (f" ({g['n_too_long']} too long)" if g.get("n_too_long") else "")
 
 
 def cells_table(study: dict) -> Table:

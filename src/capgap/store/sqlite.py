@@ -93,6 +93,7 @@ _ADDED_CELL_COLUMNS = {
     "evaluation_json": "TEXT",      # the post-evaluation spec (items, prompt, decoding, dtype, device, extraction)
     "precision_json": "TEXT",       # device and precision of training and evaluation, with the reason
     "n_too_long": "INTEGER",        # examples dropped for exceeding max_length
+    "n_available": "INTEGER",       # usable examples the optimizer drew its n_train from
     "warmup_steps": "INTEGER",
 }
 CELL_COLUMNS = ("cell_key", "study", "task", "student", "teacher", "protocol", "seed", "status", "student_params",
@@ -158,7 +159,8 @@ class Store:
             for column, kind in _ADDED_CELL_COLUMNS.items():
                 if column not in present:
                     self._conn.execute(f"ALTER TABLE cells ADD COLUMN {column} {kind}")
-            self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            if row is None or int(row[0]) < SCHEMA_VERSION:
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     @property
     def study(self) -> StudyTables:

@@ -61,7 +61,8 @@ def _cell_row(ctx: CellContext, cell: CellSpec) -> dict:
 
 def _training_facts(meta: dict, checkpoint: Path) -> dict:
     """Cell columns from a checkpoint's metadata JSON (the record written beside its weights)."""
-    return {"n_train": meta["n_examples"], "train_item_ids_json": json.dumps(meta["train_item_ids"]),
+    return {"n_train": meta["n_examples"], "n_available": meta["n_available"],
+            "train_item_ids_json": json.dumps(meta["train_item_ids"]),
             "n_too_long": meta["n_too_long"], "steps": meta["steps"], "warmup_steps": meta["warmup_steps"],
             "effective_batch": meta["effective_batch"], "tokens": meta["tokens"], "train_seconds": meta["seconds"],
             "loss_curve_json": json.dumps(meta["loss_curve"]), "checkpoint": str(checkpoint)}
@@ -104,7 +105,7 @@ def _evaluate(ctx: CellContext, row: dict, checkpoint: Path) -> dict:
     student = ctx.student
     name = f"{student.spec}<-{row['teacher']}/{row['protocol']}/s{row['seed']}"
     source = ModelSource(name, "dir", path=checkpoint)
-    post = evaluate(load_model(source, ctx.config.evaluation.dtype), ctx.st.test, ctx.store, prompt=student.prompt,
+    post = evaluate(load_model(source, precision=student.precision), ctx.st.test, ctx.store, prompt=student.prompt,
                     decoding=student.decoding, batch_size=ctx.config.evaluation.batch_size,
                     progress=sys.stderr.isatty())
     row.update(status="done", post_eval_key=post.eval_key, checkpoint_fingerprint=source.fingerprint())
@@ -154,7 +155,7 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
     store.study.save_plan(config.name, [cell.key for _, _, cells in plans for cell in cells])
     for st, student, cells in plans:
         pre = evaluate(student.spec, st.test, store, prompt=student.prompt, decoding=student.decoding,
-                       dtype=config.evaluation.dtype, batch_size=config.evaluation.batch_size,
+                       precision=student.precision, batch_size=config.evaluation.batch_size,
                        progress=sys.stderr.isatty())
         log(f"student {student.spec}: pre-distillation accuracy {100 * pre.accuracy:.1f}% on {pre.n} test items")
         ctx = CellContext(config, st, student, store, run_dir, pre.eval_key)

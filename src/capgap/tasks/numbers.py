@@ -22,7 +22,9 @@ from fractions import Fraction
 Number = Fraction | float
 
 # "1,234.50", "12", ".5", "3.2e5": thousands groups only of exactly three digits ("12, since" is 12).
-NUM = r"(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?"
+# Exponents have at most 3 digits: "1e5000" is no number anyone states as an answer, and its exact value
+# would cost unbounded time and memory.
+NUM = r"(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)(?:\.\d+)?(?:[eE][+-]?\d{1,3}(?!\d))?|\.\d+(?:[eE][+-]?\d{1,3}(?!\d))?"
 # A number anywhere in prose: a minus sign only when it is no binary minus ("10 - 4", "10-4");
 # "3/4" (no spaces) is one number, a fraction; "3/4/2020" is no fraction.
 FLEX_NUMBER = re.compile(rf"(?<![\d)])-?(?:(?<![\d/])\d+/\d+(?![\d/])|{NUM})")
@@ -79,11 +81,17 @@ def rounds_to(exact: Fraction, places: int) -> Fraction:
     return Fraction(q.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
+MAX_DIGITS = 400  # a number token longer than this is a degenerate generation, not an answer
+
+
 def to_fraction(text: str) -> Fraction | None:
-    """A number token ("1,234.50", "3/4", "-2", "3.2e5") as an exact value."""
+    """A number token ("1,234.50", "3/4", "-2", "3.2e5") as an exact value; None for anything unreadable or
+    absurdly long (a model looping on digits)."""
+    if len(text) > MAX_DIGITS:
+        return None
     try:
         return Fraction(text.replace(",", ""))
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, OverflowError):
         return None
 
 

@@ -48,14 +48,14 @@ def normalize_rationale(text: str, task: Task, strip_prefix: str | None = None) 
 
     Teachers phrase the end differently ("The answer is 145", "Answer: 42", "The answer is (84 / 2)."). The
     stated answer is kept as written; only the closing phrase is made the one the evaluation prompt asks for.
-    A rationale that states an answer no reader can take as one ("The answer is (29/2) and (30/2)") has no
-    answer (it is scored wrong): the last number of its text is used only when it states none at all.
+    A rationale that states an answer no reader can take as one ("The answer is ((29/2) and (30/2))") has no
+    answer (it is scored wrong): the last number of its text is used only when it states none at all. The
+    answer returned is the one the returned text states, so what is scored is what the student trains on.
     """
     text = text.strip()
     if strip_prefix and text.startswith(strip_prefix):
         text = text[len(strip_prefix) :].strip()
     extracted = task.extract(text)
-    states_any = final_statement(text) is not None
     statement = final_statement(text, task.answer_type) or final_statement(text)
     if statement:
         start, stated = statement
@@ -64,4 +64,4 @@ def normalize_rationale(text: str, task: Task, strip_prefix: str | None = None) 
         text = f"{body} The answer is {stated}.".strip()
     elif extracted.flexible is not None:
         text = f"{text.rstrip('.')}. The answer is {extracted.flexible}."
-    return text, extracted.strict or (None if states_any else extracted.flexible)
+    return text, task.extract(text).strict

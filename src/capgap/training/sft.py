@@ -21,9 +21,10 @@ from capgap.config import TrainingConfig
 from capgap.errors import CapgapError
 from capgap.models.precision import Precision
 
-TRAINING_VERSION = 2  # part of every cell's training key: bump when the recipe changes what a key trains
+TRAINING_VERSION = 3  # part of every cell's training key: bump when the recipe changes what a key trains
 # v2: every source of randomness seeded before the model is built; warmup as integer steps; over-long
 #     examples dropped (never cut before their final answer); precision chosen by `models.precision`.
+# v3: `epochs` become capgap's own max_steps (the same on every transformers); n_examples counts examples seen.
 METADATA = "capgap-training.json"  # written beside the weights of every checkpoint
 
 
@@ -33,7 +34,8 @@ class TrainResult:
     steps: int
     warmup_steps: int
     effective_batch: int
-    n_examples: int  # distinct examples the optimizer saw
+    n_examples: int  # distinct examples the optimizer saw: min(available, steps x effective batch)
+    n_available: int  # examples it could draw from
     tokens: int  # tokens in the sequences the optimizer saw (prompt + completion)
     seconds: float
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
@@ -69,17 +71,19 @@ def tokenize_examples(tokenizer, prompts: list[str], completions: list[str], *, 
 
 
 def planned_steps(cfg: TrainingConfig, n_examples: int) -> int:
-    """Optimizer steps of a run: `steps`, or what the Trainer makes of `epochs` over n examples."""
+    """Optimizer steps of a run: `steps`, or `epochs` passes over n examples (a last partial batch and a last
+    partial accumulation count as a step). capgap passes this as max_steps, so the count, and the warmup
+    computed from it, do not depend on how a transformers version rounds epochs."""
     if cfg.epochs is None:
         return cfg.steps
-    per_epoch = max(math.ceil(n_examples / cfg.batch_size) // cfg.grad_accum, 1)
-    return math.ceil(cfg.epochs * per_epoch)
+    per_epoch = math.ceil(math.ceil(n_examples / cfg.batch_size) / cfg.grad_accum)
+    return max(math.ceil(cfg.epochs * per_epoch), 1)
 
 
-def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: Precision, warmup_steps: int):
+def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: Precision, steps: int,
+                  warmup_steps: int):
     from trl import SFTConfig
 
-    budget = {"max_steps": cfg.steps} if cfg.epochs is None else {"num_train_epochs": cfg.epochs}
     return SFTConfig(
         output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
@@ -89,7 +93,8 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
         bf16=precision.train == "bf16-autocast", fp16=precision.train == "fp16-autocast",
         use_cpu=precision.device == "cpu",
         dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
-        include_num_input_tokens_seen=True, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0, **budget)
+        include_num_input_tokens_seen=True, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0,
+        max_steps=steps)
 
 
 def _model_for_training(directory: Path, cfg: TrainingConfig):
@@ -122,8 +127,9 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     staging = out_dir.with_name(out_dir.name + f".{os.getpid()}.tmp")
     set_seed(seed)
     model = _model_for_training(base_dir, cfg)
-    warmup = math.ceil(cfg.warmup_ratio * planned_steps(cfg, len(rows)))
-    args = _trainer_args(cfg, seed, staging / "trainer", precision, warmup)
+    steps = planned_steps(cfg, len(rows))
+    warmup = math.ceil(cfg.warmup_ratio * steps)
+    args = _trainer_args(cfg, seed, staging / "trainer", precision, steps, warmup)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # capgap reports progress itself; the loss curve goes to the store
     trainer.train()
@@ -132,7 +138,9 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     shutil.rmtree(staging / "trainer", ignore_errors=True)
     merged.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    result = TrainResult(out_dir, trainer.state.global_step, warmup, cfg.batch_size * cfg.grad_accum, len(rows),
+    effective = cfg.batch_size * cfg.grad_accum
+    seen = min(len(rows), trainer.state.global_step * effective)  # one shuffled pass draws without replacement
+    result = TrainResult(out_dir, trainer.state.global_step, warmup, effective, seen, len(rows),
                          int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve)
     record = {"training_version": TRAINING_VERSION, "seed": seed, "training": asdict(cfg),
               "precision": precision.record(), **{k: v for k, v in asdict(result).items() if k != "checkpoint"},
