@@ -238,7 +238,7 @@ def teacher_changes(v1: ModuleType) -> dict | None:
     """Per imported teacher of the CPU SVAMP study: rationales whose verdict differs between v1 and v2."""
     from capgap.config.load import load_config
     from capgap.study.data import prepare_task
-    from capgap.teachers import ImportSource, normalize_question
+    from capgap.teachers import ImportSource, normalize_question, normalize_rationale
     from capgap.teachers.imported import _aligned_pairs, _record_pairs
 
     config = load_config(CONFIG)
@@ -262,7 +262,9 @@ def teacher_changes(v1: ModuleType) -> dict | None:
             text = raw.strip()
             if source.strip_prefix and text.startswith(source.strip_prefix):
                 text = text[len(source.strip_prefix):].strip()
-            old, new = verdicts(v1, text, item.answer), verdicts(v2, text, item.answer)
+            # v1 checked a teacher by strict-else-flexible; v2 by the answer its normalised training text states
+            answer = normalize_rationale(text, st.task)[1]
+            old, new = verdicts(v1, text, item.answer), (answer, st.task.check(answer, item.answer))
             rows.append({"item": item.id, "gold": item.answer, "old": old[0], "new": new[0],
                          "old_correct": old[1], "new_correct": new[1], "text": text})
         out[teacher.name] = rows
