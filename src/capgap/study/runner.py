@@ -147,7 +147,7 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
     for index, task_config in enumerate(config.tasks):
         st = prepare_task(task_config, index, config.data_dir)
         log(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items (disjoint)")
-        prepared.append((st, gather_all(config, st, store, log)))
+        prepared.append((st, gather_all(config, st, store, log, p)))
     plans = [(st, student, plan_cells(config, st, student, teachers))
              for st, teachers in prepared for student in students]
     # The config and its plan are recorded only once data, models and teachers are known to be sound.

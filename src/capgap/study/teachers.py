@@ -8,6 +8,7 @@ from pathlib import Path
 
 from capgap.config import StudyConfig, TeacherConfig
 from capgap.errors import CapgapError
+from capgap.models.precision import Precision
 from capgap.store import Store
 from capgap.study.data import StudyTask
 from capgap.tasks.base import Task
@@ -15,7 +16,8 @@ from capgap.teachers import ImportSource, TeacherRationales, imported_rationales
 from capgap.teachers.model import model_rationales
 
 
-def gather(config: TeacherConfig, study: StudyConfig, st: StudyTask, store: Store, log) -> TeacherRationales:
+def gather(config: TeacherConfig, study: StudyConfig, st: StudyTask, store: Store, log,
+           precision: Precision | None = None) -> TeacherRationales:
     pool_task = Task(st.task.name, st.pool, st.task.answer_type, st.task.exemplars, st.task.definition)
     if config.kind == "reference":
         return reference_rationales(config.name, st.task, st.pool)
@@ -28,7 +30,8 @@ def gather(config: TeacherConfig, study: StudyConfig, st: StudyTask, store: Stor
     if config.kind == "model":
         log(f"  teacher {config.name}: generating rationales with {config.model} on {len(st.pool)} questions")
         ev = study.evaluation
-        return model_rationales(config, pool_task, store, dtype=ev.dtype, batch_size=ev.batch_size,
+        return model_rationales(config, pool_task, store, dtype=ev.dtype, precision=precision,
+                                batch_size=ev.batch_size,
                                 progress=sys.stderr.isatty())
     raise CapgapError(f"teacher '{config.name}': unknown kind '{config.kind}'; valid: imported, model, reference")
 
@@ -42,10 +45,12 @@ def record(store: Store, study: str, task: str, kind: str, t: TeacherRationales)
     store.study.save_teacher(row, rows)
 
 
-def gather_all(study: StudyConfig, st: StudyTask, store: Store, log) -> list[TeacherRationales]:
+def gather_all(study: StudyConfig, st: StudyTask, store: Store, log,
+               precision: Precision | None = None) -> list[TeacherRationales]:
+    """Every teacher's rationales, generated (model teachers) in the run's one precision decision."""
     teachers = []
     for config in study.teachers:
-        t = gather(config, study, st, store, log)
+        t = gather(config, study, st, store, log, precision)
         record(store, study.name, st.name, config.kind, t)
         log(f"  teacher {t.teacher}: accuracy {100 * t.accuracy:.1f}% on {t.pool_size} pool questions "
             f"({len(t.rationales)} rationales)")

@@ -12,6 +12,7 @@ from capgap.config import TeacherConfig
 from capgap.evaluation import PromptConfig, evaluate
 from capgap.models.generation import Decoding
 from capgap.models.loading import count_parameters
+from capgap.models.precision import Precision
 from capgap.models.sources import resolve
 from capgap.store import Store
 from capgap.tasks.base import Task
@@ -19,12 +20,14 @@ from capgap.teachers.base import Rationale, TeacherRationales, normalize_rationa
 
 
 def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dtype: str = "auto",
+                     precision: Precision | None = None,
                      batch_size: int = 32, progress: bool = False) -> TeacherRationales:
     prompt = PromptConfig(**asdict(config.prompt))
     rationales, eval_keys = [], []
     for sample in range(config.samples):
         decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=sample)
         result = evaluate(config.model, pool_task, store, prompt=prompt, decoding=decoding, dtype=dtype,
+                          precision=precision,
                           batch_size=batch_size, progress=progress)
         eval_keys.append(result.eval_key)
         for item, row in zip(pool_task.items, result.rows, strict=True):
