@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 from capgap.errors import CapgapError
+from capgap.redact import HOW, redact, secret_kind
 
 DEFAULT_STORE = Path("capgap-results") / "store.sqlite"
 
@@ -106,16 +107,26 @@ def _quiet_transformers() -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from capgap.config.schema import EvaluationConfig, range_problem
     from capgap.evaluation import PromptConfig, evaluate
     from capgap.models import resolve
     from capgap.models.generation import Decoding
     from capgap.store import Store
     from capgap.tasks import load_task, task_options
 
+    for flag in ("model", "data"):
+        kind = secret_kind(getattr(args, flag) or "")
+        if kind:
+            raise CapgapError(f"--{flag} holds {kind}; {HOW}")
     if args.limit is not None and args.limit < 1:
         raise CapgapError(f"--limit must be a positive number of items, got {args.limit}")
-    if args.max_new_tokens < 1 or args.batch_size < 1:
-        raise CapgapError("--max-new-tokens and --batch-size must be positive")
+    evaluation_knobs = {f.name: f.metadata for f in fields(EvaluationConfig)}  # the config's ranges, not a copy
+    for name in ("max_new_tokens", "batch_size"):
+        problem = range_problem(getattr(args, name), evaluation_knobs[name])
+        if problem:
+            raise CapgapError(f"--{name.replace('_', '-')}: {problem}")
     # Task options the user gave (a flag left at its default gives nothing); one the task does not take is an error.
     defaults = build_parser().parse_args(["eval", "--model", "-", "--task", "-"])
     given = {key: getattr(args, key) for key in ("data", "split", "fields", "answer_type", "n", "seed")
@@ -218,7 +229,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     store_path, study, folder = _report_source(Path(args.source))
     output = args.output or folder / f"report.{args.format}"
-    with Store(store_path) as store:
+    with Store.for_reading(store_path) as store:  # a report only reads: a read-only store is fine
         write_reports(store, {args.format: output}, args.study or study)
     print(f"report: {output}")
     return 0
@@ -257,7 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CapgapError as e:
-        print(f"capgap: error: {e}", file=sys.stderr)
+        print(f"capgap: error: {redact(' '.join(str(e).split()))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the machine refused (disk full, permissions): what the store committed is kept
+        where = f" {e.filename}" if e.filename else ""
+        print(f"capgap: error: could not read or write{where} ({e.strerror or e}); free space or fix the "
+              "permissions, then run again: finished work is kept in the store", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("capgap: interrupted; finished items are kept in the store, run again to continue",

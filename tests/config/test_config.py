@@ -130,16 +130,16 @@ BAD_VALUES = [
     ({"tasks.0.test.limit": 0}, "tasks[0].test.limit: 0 is out of range; must be >= 1"),
     ({"tasks.0.pool.first": 0}, "tasks[0].pool.first: 0 is out of range; must be >= 1"),
     ({"tasks.0.pool.first": -5}, "tasks[0].pool.first: -5 is out of range; must be >= 1"),
-    ({"evaluation.max_new_tokens": 0}, "evaluation.max_new_tokens: 0 is out of range; must be >= 1"),
-    ({"evaluation.batch_size": 0}, "evaluation.batch_size: 0 is out of range; must be >= 1"),
-    ({"teachers.1.samples": 0}, "teachers[1].samples: 0 is out of range; must be >= 1"),
-    ({"teachers.1.max_new_tokens": -1}, "teachers[1].max_new_tokens: -1 is out of range; must be >= 1"),
-    ({"training.max_length": 0}, "training.max_length: 0 is out of range; must be >= 1"),
-    ({"training.lora_r": 0}, "training.lora_r: 0 is out of range; must be >= 1"),
-    ({"training.lora_alpha": -8}, "training.lora_alpha: -8 is out of range; must be >= 1"),
-    ({"training.steps": 0}, "training.steps: 0 is out of range; must be >= 1"),
-    ({"training.batch_size": 0}, "training.batch_size: 0 is out of range; must be >= 1"),
-    ({"training.grad_accum": 0}, "training.grad_accum: 0 is out of range; must be >= 1"),
+    ({"evaluation.max_new_tokens": 0}, "evaluation.max_new_tokens: 0 is out of range; must be between 1 and 131072"),
+    ({"evaluation.batch_size": 0}, "evaluation.batch_size: 0 is out of range; must be between 1 and 4096"),
+    ({"teachers.1.samples": 0}, "teachers[1].samples: 0 is out of range; must be between 1 and 100"),
+    ({"teachers.1.max_new_tokens": -1}, "teachers[1].max_new_tokens: -1 is out of range; must be between 1 and 131072"),
+    ({"training.max_length": 0}, "training.max_length: 0 is out of range; must be between 1 and 131072"),
+    ({"training.lora_r": 0}, "training.lora_r: 0 is out of range; must be between 1 and 1024"),
+    ({"training.lora_alpha": -8}, "training.lora_alpha: -8 is out of range; must be between 1 and 65536"),
+    ({"training.steps": 0}, "training.steps: 0 is out of range; must be between 1 and 1000000"),
+    ({"training.batch_size": 0}, "training.batch_size: 0 is out of range; must be between 1 and 4096"),
+    ({"training.grad_accum": 0}, "training.grad_accum: 0 is out of range; must be between 1 and 4096"),
     ({"evaluation.prompt": {"style": "few-shot-cot", "shots": 9}},
      "evaluation.prompt.shots: 9 is out of range; must be between 1 and 8"),
     ({"evaluation.prompt": {"style": "few-shot-cot", "shots": 0}},
@@ -147,21 +147,28 @@ BAD_VALUES = [
     ({"teachers.1.prompt": {"style": "few-shot-cot", "shots": -2}},
      "teachers[1].prompt.shots: -2 is out of range; must be between 1 and 8"),
     # real numbers: range, and finite
-    ({"training.epochs": 0, "training.steps": None}, "training.epochs: 0.0 is out of range; must be > 0"),
-    ({"training.epochs": -1, "training.steps": None}, "training.epochs: -1.0 is out of range; must be > 0"),
+    ({"training.epochs": 0, "training.steps": None}, "training.epochs: 0.0 is out of range; must be > 0 and <= 1000"),
+    ({"training.epochs": -1, "training.steps": None}, "training.epochs: -1.0 is out of range; must be > 0 and <= 1000"),
     ({"training.warmup_ratio": 1}, "training.warmup_ratio: 1.0 is out of range; must be >= 0 and < 1"),
     ({"training.warmup_ratio": -0.1}, "training.warmup_ratio: -0.1 is out of range; must be >= 0 and < 1"),
-    ({"training.learning_rate": 0}, "training.learning_rate: 0.0 is out of range; must be > 0"),
-    ({"training.learning_rate": -1e-4}, "training.learning_rate: -0.0001 is out of range; must be > 0"),
+    ({"training.learning_rate": 0}, "training.learning_rate: 0.0 is out of range; must be > 0 and <= 1"),
+    ({"training.learning_rate": -1e-4}, "training.learning_rate: -0.0001 is out of range; must be > 0 and <= 1"),
     ({"training.learning_rate": float("nan")}, "training.learning_rate: nan is not a finite number"),
     ({"training.learning_rate": "inf"}, "training.learning_rate: inf is not a finite number"),
-    ({"teachers.1.temperature": -0.5}, "teachers[1].temperature: -0.5 is out of range; must be >= 0"),
+    ({"teachers.1.temperature": -0.5}, "teachers[1].temperature: -0.5 is out of range; must be between 0 and 5"),
     ({"teachers.1.temperature": float("inf")}, "teachers[1].temperature: inf is not a finite number"),
     ({"teachers.1.temperature": 0, "teachers.1.samples": 3},
      "teachers[1].samples: 3 samples at temperature 0 repeat one greedy rationale"),
     ({"teachers.2.params": 0}, "teachers[2].params: 0.0 is out of range; must be > 0"),
     # seeds: non-negative integers below 2**32, each once
     ({"seeds": [-1]}, "seeds[0]: -1 is out of range; must be >= 0 and < 4294967296"),
+    ({"seeds": [2**70]}, "seeds[0]: 1180591620717411303424 is out of range; must be >= 0 and < 4294967296"),
+    ({"training.steps": 10**12}, "training.steps: 1000000000000 is out of range; must be between 1 and 1000000"),
+    ({"training.lora_r": 10**9}, "training.lora_r: 1000000000 is out of range; must be between 1 and 1024"),
+    ({"training.max_length": 10**9}, "training.max_length: 1000000000 is out of range; must be between 1 and 131072"),
+    ({"training.batch_size": 10**9}, "training.batch_size: 1000000000 is out of range; must be between 1 and 4096"),
+    ({"training.learning_rate": 3.0}, "training.learning_rate: 3.0 is out of range; must be > 0 and <= 1"),
+    ({"teachers.1.samples": 10**6}, "teachers[1].samples: 1000000 is out of range; must be between 1 and 100"),
     ({"seeds": [0, 2**32]}, "seeds[1]: 4294967296 is out of range; must be >= 0 and < 4294967296"),
     ({"seeds": [3, 1, 3]}, "seeds[2]: 3 repeats seeds[0]; list each entry once"),
     ({"seeds": [1.5]}, "seeds[0]: expected int, got float 1.5"),
@@ -206,7 +213,7 @@ BAD_VALUES = [
      "tasks[0].options.max_step: unknown option (did you mean 'max_steps'?); valid names: max_operand, max_start, "
      "max_steps, max_value, min_steps, n, seed"),
     ({"tasks.0.options": {"data": "x.json"}}, "tasks[0].options.data: unknown option"),
-    ({"tasks.0.options": {"n": -3}}, "tasks[0].options.n: -3 is out of range; must be >= 1"),
+    ({"tasks.0.options": {"n": -3}}, "tasks[0].options.n: -3 is out of range; must be between 1 and 1000000"),
     ({"tasks.0.options": {"n": "ten"}}, "tasks[0].options.n: expected int, got str 'ten'"),
     ({"tasks.0.options": {"n": None}}, "tasks[0].options.n: must not be empty"),
     ({"tasks.0.options": {"max_steps": 5}}, "tasks[0].options.max_steps: 5 is out of range; must be between 1 and 4"),
@@ -244,7 +251,7 @@ def test_help_text_and_error_text_share_the_range():
     help_of = {f.name: f.metadata["help"] for f in [*fields(TrainingConfig), *fields(PromptSection)]}
     assert help_of["warmup_ratio"].endswith("(must be >= 0 and < 1)")
     assert "must be between 1 and 8; only few-shot-cot prompts" in help_of["shots"]
-    assert "must be > 0" in help_of["learning_rate"] and "not with epochs" in help_of["steps"]
+    assert "must be > 0 and <= 1" in help_of["learning_rate"] and "not with epochs" in help_of["steps"]
 
 
 def test_task_options_help_does_not_list_option_names():
@@ -279,8 +286,53 @@ def test_load_task_rejects_unknown_and_mistyped_options():
         load_task("svamp", n=5)
     with pytest.raises(CapgapError, match=r"option 'n': expected int, got str '5'"):
         load_task("arith", n="5")
-    with pytest.raises(CapgapError, match=r"arith: n: -3 is out of range; must be >= 1"):
+    with pytest.raises(CapgapError, match=r"arith: n: -3 is out of range; must be between 1 and 1000000"):
         load_task("arith", n=-3)
     assert len(load_task("arith", n=5, max_steps=2, seed=None).items) == 5  # None: the default
     assert task_options("arith") == ("n", "seed", "min_steps", "max_steps", "max_start", "max_operand", "max_value")
     assert task_options("jsonl") == ("data", "split", "fields", "answer_type")
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    text = yaml.safe_dump({k: v for k, v in sound_config().items() if k != "seeds"}, sort_keys=False)
+    path.write_text(text + "seeds: [5]\nseeds: [1]\n")  # YAML alone would keep the last `seeds`
+    with pytest.raises(CapgapError, match=rf"line {len(text.splitlines()) + 2}: key 'seeds' repeats the one on "
+                                          rf"line {len(text.splitlines()) + 1}"):
+        load_config(path)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("name: a\ntraining:\n  steps: 2\n  steps: 3\n")
+    assert validate_file(nested) == ["line 4: key 'steps' repeats the one on line 3; YAML would silently keep the "
+                                     "last, so give it once"]
+
+
+def test_a_config_that_is_not_utf8_is_one_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(CapgapError, match=r"latin1.yaml: not UTF-8 text \(byte 0xe9 at offset 9\); save the config"):
+        load_config(path)
+
+
+SECRET = "sk-proj-" + "a1B2c3D4" * 4
+
+
+@pytest.mark.parametrize(("changes", "where", "kind"), [
+    ({"teachers.1.api_key": SECRET}, "teachers[1].api_key", "an API key"),
+    ({"teachers.1.model": "https://bob:hunter22@models.example.com/m"}, "teachers[1].model",
+     "a URL with a password"),
+    ({"tasks.0.options": {"data": "https://bob:hunter22@data.example.com/svamp.json"}}, "tasks[0].options.data",
+     "a URL with a password"),
+    ({"teachers.1.token": "plain-words-but-a-token-field"}, "teachers[1].token", "a secret (field 'token')"),
+    ({"name": "hf_" + "x" * 30}, "name", "an API key"),
+], ids=["api-key", "model-url", "data-url", "token-field", "hf-token"])
+def test_a_secret_in_a_config_is_refused_and_never_echoed(changes, where, kind):
+    _, problems = parse(with_changes(changes))
+    mine = [p for p in problems if p.startswith(f"{where}:")]
+    assert mine[0] == (f"{where}: holds {kind}; capgap takes credentials only from environment variables: keep the "
+                       "key in the environment of the process, never in a config file or on the command line")
+    secret = next(iter(changes.values()))
+    secret = secret if isinstance(secret, str) else next(iter(secret.values()))
+    assert not any(secret in p or "hunter22" in p for p in problems), problems
+    assert parse(with_changes({"teachers.1.api_key_env": "OPENAI_API_KEY"}))[1] == [
+        "teachers[1].api_key_env: unknown key; valid names: cut_at, files, id_field, kind, max_new_tokens, model, "
+        "name, params, prompt, question_field, questions_file, rationale_field, samples, strip_prefix, temperature"]

@@ -41,22 +41,36 @@ def test_larger_limit_and_interrupted_runs_generate_only_missing_items(tiny_mode
     task = load_task("arith", n=12)
     with Store(tmp_path / "s.sqlite") as store:
         assert evaluate(str(tiny_model), task.limited(4), store, decoding=DECODING).n_generated == 4
-        real_generate = generation.generate
-        calls = []
+        real_add = store.add_items
+        stored = []
 
-        def interrupted(*args, on_batch=None, **kwargs):
-            def once(indices, gens):
-                on_batch(indices, gens)
-                calls.append(len(indices))
-                raise KeyboardInterrupt  # killed after the first batch was stored
-            return real_generate(*args, on_batch=once, **kwargs)
+        def killed_after_one_batch(*args, **kwargs):
+            real_add(*args, **kwargs)
+            stored.append(len(args[1]))
+            raise KeyboardInterrupt  # killed right after the first batch was committed
 
-        monkeypatch.setattr("capgap.evaluation.runner.generate", interrupted)
+        monkeypatch.setattr(store, "add_items", killed_after_one_batch)
         with pytest.raises(KeyboardInterrupt):
             evaluate(str(tiny_model), task, store, decoding=DECODING, batch_size=3)
-        monkeypatch.setattr("capgap.evaluation.runner.generate", real_generate)
+        monkeypatch.setattr(store, "add_items", real_add)
         resumed = evaluate(str(tiny_model), task, store, decoding=DECODING, batch_size=3)
-    assert calls == [3] and resumed.n == 12 and resumed.n_generated == 12 - 4 - 3
+        assert store.evaluation(resumed.eval_key) is not None
+    # batches are fixed slices of 3: [0-2] was stored, [3-5] generated whole for its 2 missing items, then killed
+    assert stored == [2] and resumed.n == 12 and resumed.n_generated == 12 - 4 - 2
+    with Store(tmp_path / "fresh.sqlite") as fresh:
+        uninterrupted = evaluate(str(tiny_model), task, fresh, decoding=DECODING, batch_size=3)
+    # the items generated in the same slices, interrupted or not, are the same bit for bit
+    assert [r["generation"] for r in resumed.rows[4:]] == [r["generation"] for r in uninterrupted.rows[4:]]
+
+
+def test_a_model_that_fails_to_load_leaves_no_evaluation_behind(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(CapgapError):
+            evaluate(str(broken), load_task("arith", n=2), store, decoding=DECODING)
+        assert store.evaluations() == []
 
 
 def test_loaded_model_matches_spec_and_batching_does_not_change_greedy_answers(tiny_model, tmp_path):

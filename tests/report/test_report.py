@@ -102,7 +102,7 @@ def test_the_readme_documents_exactly_the_keys_of_a_real_report(run_dir, tmp_pat
         ("- per cell:", "- per recommendation:"): _keys(cell, cell["mean_squares"], cell["variance_components"]),
         ("- per recommendation:", "- per detection limit:"): _keys(rec, rec["versus_runner_up"]),
         ("- per detection limit:", "- per capacity-gap entry:"): _keys(*study["detection_limits"]),
-        ("- `rank_flips`:", "### Plan a study"): _keys(study["rank_flips"], *flips) | {"rank_flips"},
+        ("- `rank_flips`:", "- per superseded entry"): _keys(study["rank_flips"], *flips) | {"rank_flips"},
     }
     for (start, end), in_json in documented_vs_json.items():
         documented = _documented_keys(readme, start, end)

@@ -6,14 +6,16 @@ import math
 import time
 
 from capgap.analysis.capacity import capacity_gap
-from capgap.analysis.cells import VERDICTS, detection_limits, group_cells
+from capgap.analysis.cells import VERDICTS, detection_limits, group_cells, study_current_cells
 from capgap.analysis.ranking import between_protocols, post_vs_gain
 from capgap.analysis.recommend import recommend
 from capgap.analysis.stats import ALPHA, POWER
+from capgap.analysis.versions import superseded
 from capgap.errors import CapgapError
 from capgap.store import Store
 
-ANALYSIS_VERSION = 2  # bump when a key of the JSON report changes meaning (2: seed-aware verdicts)
+ANALYSIS_VERSION = 3  # bump when a key of the JSON report changes meaning (2: seed-aware verdicts; 3: config
+# versions and the finished cells an edit superseded)
 METHOD = ("seed-aware t: d = post - pre with crossed random items and training seeds; V = [MS_item + "
           "max(0, MS_seed - MS_res)] / (n k), Satterthwaite df (k - 1 when k <= 3 and the seed term is in V; "
           "MS_seed floored at MS_res in the df when k = 2); 1 seed: paired t on items, for that run only")
@@ -23,11 +25,16 @@ __all__ = ["ANALYSIS_VERSION", "VERDICTS", "analyse_store", "analyse_study", "pu
 
 def analyse_study(store: Store, study: dict) -> dict:
     """Everything the report shows about one study (a row of `store.study.studies()`)."""
-    groups = group_cells(store, study)
+    current = study_current_cells(store, study)
+    groups = group_cells(store, study, current)
     training = study["config"].get("training", {})
+    name = study["study"]
     return {
-        "study": study["study"],
+        "study": name,
         "config": study["config"],
+        "config_version": study["config_version"],
+        "superseded": superseded(store.study.cells(name), current, store.study.config_versions(name),
+                                 study["config_version"]),
         "versions": study["versions"],
         "budget": {"steps": training.get("steps"), "epochs": training.get("epochs"),
                    "effective_batch": (training.get("batch_size") or 0) * (training.get("grad_accum") or 1),

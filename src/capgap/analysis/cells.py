@@ -110,12 +110,18 @@ def current_cells(cells: list[dict], config: dict, planned: set[str] | None = No
     return list(latest.values())
 
 
-def group_cells(store: Store, study: dict) -> list[dict]:
+def study_current_cells(store: Store, study: dict) -> list[dict]:
+    """The cells of a study (a row of `store.study.studies()`) that its report's verdicts use."""
+    name = study["study"]
+    return current_cells(store.study.cells(name), study["config"], store.study.planned(name))
+
+
+def group_cells(store: Store, study: dict, current: list[dict] | None = None) -> list[dict]:
     """One record per (task, student, teacher, protocol) of the study's current cells, verdicts included."""
     name = study["study"]
     teachers = {(t["task"], t["teacher"]): t for t in store.study.teachers(name)}
     grouped: dict[tuple, list[dict]] = defaultdict(list)
-    for cell in current_cells(store.study.cells(name), study["config"], store.study.planned(name)):
+    for cell in current if current is not None else study_current_cells(store, study):
         grouped[(cell["task"], cell["student"], cell["teacher"], cell["protocol"])].append(cell)
     groups = []
     for (task, student, teacher, protocol), cells in sorted(grouped.items()):

@@ -27,6 +27,7 @@ from capgap.config.schema import (
     range_problem,
 )
 from capgap.errors import CapgapError, did_you_mean
+from capgap.redact import HOW, scan
 
 
 class Problems(list):
@@ -203,8 +204,29 @@ def check_semantics(config: StudyConfig, problems: Problems) -> None:
         if p is not None and p not in PROTOCOLS:
             problems.add(f"protocols[{i}]", f"unknown protocol '{p}'{did_you_mean(str(p), list(PROTOCOLS))}")
     for name in ("tasks", "students", "teachers", "protocols", "seeds"):
-        if not getattr(config, name):
+        if not getattr(config, name) and not any(p.startswith(f"{name}: required") for p in problems):
             problems.add(name, "must list at least one entry")
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            with contextlib.suppress(TypeError):  # an unhashable key: SafeLoader reports it
+                if key in seen:
+                    raise _DuplicateKey(f"line {key_node.start_mark.line + 1}: key '{key}' repeats the one on line "
+                                        f"{seen[key]}; YAML would silently keep the last, so give it once")
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -212,7 +234,14 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise CapgapError(f"config file {path} not found; pass the path of a study YAML (see examples/)")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # a SafeLoader
+    except UnicodeDecodeError as e:
+        raise CapgapError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                          "save the config as UTF-8") from None
+    except OSError as e:
+        raise CapgapError(f"config file {path} cannot be read ({e.strerror}); check its permissions") from None
+    except _DuplicateKey as e:
+        raise CapgapError(f"{path} {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -223,6 +252,9 @@ def read_yaml(path: str | Path) -> dict:
 def parse(data: dict, data_dir: str | None = None, base: Path | None = None) -> tuple[StudyConfig | None, Problems]:
     """Typed config and its problems. A relative data_dir in the file is relative to the file (`base`)."""
     problems = Problems()
+    data, secrets = scan(data)  # masked before anything can echo them
+    for where, kind in secrets:
+        problems.add(where or "config", f"holds {kind}; {HOW}")
     config = build(StudyConfig, data, "", problems)
     if config is not None:
         check_semantics(config, problems)

@@ -18,6 +18,10 @@ MODEL_TEACHERS = ("kind", ("model",), "model teachers")
 IMPORTED_TEACHERS = ("kind", ("imported",), "imported teachers")
 FEW_SHOT_PROMPTS = ("style", ("few-shot-cot",), "few-shot-cot prompts")
 LORA_RUNS = ("method", ("lora",), "LoRA runs")
+# Upper bounds: far beyond any real study, so a value above them is a typo (10**12 steps would run for ever).
+MAX_STEPS = 1_000_000
+MAX_TOKENS = 131_072  # the longest context windows of current models
+MAX_BATCH = 4096
 # A name that becomes a folder: a plain name, never a path.
 PLAIN_NAME = (r"[A-Za-z0-9_-][A-Za-z0-9._-]*",
               "a plain name: letters, digits, '-', '_' and '.' (not leading), no '/' or '..'")
@@ -103,10 +107,10 @@ class TeacherConfig:
     model: str | None = knob(None, "any model `capgap eval` loads", only=MODEL_TEACHERS)
     prompt: PromptSection = knob(None, "prompt used to ask for rationales", only=MODEL_TEACHERS)
     samples: int = knob(1, "rationales sampled per training question (more: more chances of a correct one, "
-                           "more generation time)", min=1, only=MODEL_TEACHERS)
-    temperature: float = knob(0.7, "sampling temperature (0 = greedy: samples would repeat)", min=0,
+                           "more generation time)", min=1, max=100, only=MODEL_TEACHERS)
+    temperature: float = knob(0.7, "sampling temperature (0 = greedy: samples would repeat)", min=0, max=5,
                               only=MODEL_TEACHERS)
-    max_new_tokens: int = knob(256, "longest rationale", min=1, only=MODEL_TEACHERS)
+    max_new_tokens: int = knob(256, "longest rationale", min=1, max=MAX_TOKENS, only=MODEL_TEACHERS)
     # kind: imported
     files: list = knob([], "rationale files (paths relative to data_dir)", only=IMPORTED_TEACHERS)
     question_field: str = knob("question", "field holding the question (join key)", only=IMPORTED_TEACHERS)
@@ -126,25 +130,30 @@ class TrainingConfig:
     method: str = knob("lora", "lora: small adapters, fast and gentle; full: all weights, stronger updates "
                                 "that can also erase what the student knew", ("lora", "full"))
     steps: int = knob(60, "optimizer steps per cell; the same for every teacher, so teachers compare at "
-                          "equal budget (more: better fit, longer runs)", min=1, excludes="epochs")
+                          "equal budget (more: better fit, longer runs)", min=1, max=MAX_STEPS,
+                  excludes="epochs")
     epochs: float | None = knob(None, "train this many passes over each teacher's data instead of a fixed "
-                                      "step count (budgets then differ between teachers: reported)", above=0)
+                                      "step count (budgets then differ between teachers: reported)", above=0,
+                                max=1000)
     learning_rate: float = knob(2e-4, "peak learning rate (LoRA tolerates ~1e-4..5e-4; full ~1e-5..5e-5)",
-                                above=0)
-    batch_size: int = knob(8, "examples per micro-batch (memory grows with it)", min=1)
+                                above=0, max=1)
+    batch_size: int = knob(8, "examples per micro-batch (memory grows with it)", min=1, max=MAX_BATCH)
     grad_accum: int = knob(1, "micro-batches per optimizer step: effective batch = batch_size x grad_accum",
-                           min=1)
-    max_length: int = knob(384, "tokens per example (prompt + rationale); longer ones are dropped and counted", min=1)
-    lora_r: int = knob(16, "LoRA rank (capacity of the adapter)", min=1, only=LORA_RUNS)
-    lora_alpha: int = knob(32, "LoRA scaling numerator (update scale = alpha / r)", min=1, only=LORA_RUNS)
+                           min=1, max=MAX_BATCH)
+    max_length: int = knob(384, "tokens per example (prompt + rationale); longer ones are dropped and counted", min=1,
+                          max=MAX_TOKENS)
+    lora_r: int = knob(16, "LoRA rank (capacity of the adapter)", min=1, max=1024, only=LORA_RUNS)
+    lora_alpha: int = knob(32, "LoRA scaling numerator (update scale = alpha / r)", min=1, max=65536,
+                            only=LORA_RUNS)
     warmup_ratio: float = knob(0.1, "share of steps with a rising learning rate", min=0, below=1)
 
 
 @dataclass
 class EvaluationConfig:
     prompt: PromptSection = knob(None, "prompt of every pre- and post-distillation evaluation")
-    max_new_tokens: int = knob(256, "longest answer (shorter: faster, but long rationales get cut)", min=1)
-    batch_size: int = knob(32, "prompts generated together", min=1)
+    max_new_tokens: int = knob(256, "longest answer (shorter: faster, but long rationales get cut)", min=1,
+                          max=MAX_TOKENS)
+    batch_size: int = knob(32, "prompts generated together", min=1, max=MAX_BATCH)
     dtype: str = knob("auto", "auto, float32, bfloat16, float16", ("auto", "float32", "bfloat16", "float16"))
 
 

@@ -97,39 +97,51 @@ def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: Prom
         source = resolve(model)
         name, fingerprint, precision = model, source.fingerprint(), precision or decide(dtype)
     key, spec = evaluation_key(task, fingerprint, prompt, decoding, precision)
+    record = None  # registered with its first rows, so a model that fails to load leaves no empty evaluation
     if store.evaluation(key) is None:  # versions() imports transformers: not worth it on a store hit
         environment = {**versions(), "precision": precision.record()}
-        store.register_evaluation(EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, environment))
+        record = EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, environment)
     stored = store.items(key, [it.id for it in task.items])
     rescore_stale(stored, task.answer_type, store, key)
     missing = [it for it in task.items
                if it.id not in stored or stored[it.id]["item_hash"] != it.content_hash()]
     if missing:
         loaded = model if isinstance(model, LoadedModel) else load_model(source, precision=precision)
-        stored.update(_generate_missing(loaded, task, missing, store, key, prompt, decoding, batch_size,
-                                        progress))
+        stored.update(_generate_missing(loaded, task, missing, store, (key, record), prompt, decoding,
+                                        batch_size, progress))
     rows = [stored[it.id] for it in task.items]
     return EvalResult(key, task.name, name, precision.dtype, rows, len(missing), time.perf_counter() - start)
 
 
-def _generate_missing(loaded: LoadedModel, task: Task, missing: list[Item], store: Store, key: str,
-                      prompt: PromptConfig, decoding: Decoding, batch_size: int, progress: bool) -> dict:
+def _generate_missing(loaded: LoadedModel, task: Task, missing: list[Item], store: Store,
+                      key_record: tuple[str, EvalRecord | None], prompt: PromptConfig, decoding: Decoding,
+                      batch_size: int, progress: bool) -> dict:
+    """Generate the missing items' rows, storing each batch as it finishes.
+
+    Batches are fixed slices of the task's items (batch k holds items k*B .. k*B+B-1), and a slice is
+    generated whole when any of its items is missing. A batch's rows are committed together, so a resumed
+    evaluation generates exactly the batches an uninterrupted one would have, with the same rows side by side:
+    its generations are the same bit for bit (a row's logits depend on its batch through rounding)."""
     from tqdm import tqdm
 
-    prompts = [render(task, it, loaded.tokenizer, prompt) for it in missing]
+    key, record = key_record
+    wanted = {it.id for it in missing}
     new_rows: dict[str, dict] = {}
     bar = tqdm(total=len(missing), desc=f"{loaded.spec} on {task.name}", unit="item", disable=not progress)
-
-    def on_batch(indices: list[int], generations: list[Generation]) -> None:
-        rows = [score_row(task, missing[i], prompts[i], g) for i, g in zip(indices, generations, strict=True)]
-        store.add_items(key, rows)  # stored as it comes: an interruption loses at most this batch
+    stop, chat = stop_strings(prompt, loaded.tokenizer), uses_chat(prompt, loaded.tokenizer)
+    for start in range(0, len(task.items), batch_size):
+        batch = task.items[start : start + batch_size]
+        if not any(it.id in wanted for it in batch):
+            continue
+        prompts = [render(task, it, loaded.tokenizer, prompt) for it in batch]
+        seeds = [row_seed(loaded.fingerprint, decoding.seed, it.id) for it in batch]  # per (model, sample, item)
+        generations = generate(loaded.model, loaded.tokenizer, prompts, decoding, seeds=seeds, stop=stop,
+                               add_special_tokens=not chat, batch_size=len(batch))
+        rows = [score_row(task, it, p, g) for it, p, g in zip(batch, prompts, generations, strict=True)
+                if it.id in wanted]
+        store.add_items(key, rows, record)  # stored as it comes: an interruption loses at most this batch
+        record = None
         new_rows.update((r["item_id"], r) for r in rows)
         bar.update(len(rows))
-
-    seeds = [row_seed(loaded.fingerprint, decoding.seed, it.id) for it in missing]  # per (model, sample, item)
-    generate(loaded.model, loaded.tokenizer, prompts, decoding, seeds=seeds,
-             stop=stop_strings(prompt, loaded.tokenizer),
-             add_special_tokens=not uses_chat(prompt, loaded.tokenizer), batch_size=batch_size,
-             on_batch=on_batch)
     bar.close()
     return new_rows

@@ -42,21 +42,41 @@ def render(analysis: dict, fmt: str) -> str:
 def write_files(analysis: dict, targets: dict[str, Path]) -> list[Path]:
     """One file per format ({fmt: path}) from an analysis. Each file is written beside its target and renamed
     into place, so a reader never sees half a report."""
-    for fmt in targets:
+    for fmt, path in targets.items():
         check_format(fmt)  # before any work
+        check_target(path)
     for fmt, path in targets.items():
         text = render(analysis, fmt)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
+        try:
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(path)
+        except OSError as e:
+            partial.unlink(missing_ok=True)
+            raise CapgapError(f"report {path} could not be written ({e.strerror}); free space or pass -o with a "
+                              "writable file path, then run `capgap report` again (the store is unchanged)") from None
     return list(targets.values())
+
+
+def check_target(path: Path) -> None:
+    """A report path must name a file: not a folder, not inside a file."""
+    if path.is_dir():
+        raise CapgapError(f"report output {path} is a folder; pass -o with a file path such as "
+                          f"{path / 'report.html'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CapgapError(f"report output {path}: {parent} is a file, not a folder; pass -o with a path "
+                                  "inside a folder")
+            return
 
 
 def write_reports(store: Store, targets: dict[str, Path], study: str | None = None) -> list[Path]:
     """Analyse the store once and write one file per format ({fmt: path})."""
-    for fmt in targets:
+    for fmt, path in targets.items():
         check_format(fmt)  # before the analysis, which is the slow part
+        check_target(path)
     return write_files(analyse_store(store, study), targets)
 
 

@@ -47,7 +47,7 @@ def render_study(study: dict) -> str:
     out = [f"<h2>Study <code>{escape(study['study'])}</code></h2>",
            f"<p>Budget: {escape(tables.budget_line(study))}.</p><h3>Recommendation</h3>"]
     if not study["recommendations"]:
-        out.append("<p>No finished cell yet.</p>")
+        out.append(f"<p>{escape(tables.nothing_yet(study))}</p>")
     for r in study["recommendations"]:
         confidence = f" — {escape(r['confidence'])}" if r["confidence"] else ""
         out.append(f'<div class="rec"><b>{escape(r["task"])} · {escape(r["student"])}: {escape(r["decision"])}</b>'
@@ -64,8 +64,12 @@ def render_study(study: dict) -> str:
                 _table(tables.spearman_table(c)),
                 "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.regression_lines(c)) + "</ul>"]
     out += ["<h3>Rankings: post-only vs gain, and between protocols</h3>",
-            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.flips_lines(study)) + "</ul>",
-            _figures(study)]
+            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.flips_lines(study)) + "</ul>"]
+    if study.get("superseded"):
+        out += ["<h3>Finished cells an edit of the config superseded</h3><ul>",
+                *(f"<li>{escape(s['sentence'])}: {escape(', '.join(s['cells']))}.</li>" for s in study["superseded"]),
+                "</ul>"]
+    out.append(_figures(study))
     return "".join(out)
 
 

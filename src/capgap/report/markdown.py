@@ -14,7 +14,7 @@ def _table(table: tables.Table) -> list[str]:
 def render_study(study: dict) -> list[str]:
     out = [f"## Study `{study['study']}`", "", f"Budget: {tables.budget_line(study)}.", "", "### Recommendation", ""]
     if not study["recommendations"]:
-        out += ["No finished cell yet.", ""]
+        out += [tables.nothing_yet(study), ""]
     for r in study["recommendations"]:
         confidence = f" — {r['confidence']}" if r["confidence"] else ""
         out += [f"- **{r['task']} · {r['student']}: {r['decision']}**{confidence}. {r['evidence']}.", ""]
@@ -30,6 +30,9 @@ def render_study(study: dict) -> list[str]:
         out += [f"- {line}" for line in tables.regression_lines(c)] + [""]
     out += ["### Rankings: post-only vs gain, and between protocols", ""]
     out += [f"- {line}" for line in tables.flips_lines(study)] + [""]
+    if study.get("superseded"):
+        out += ["### Finished cells an edit of the config superseded", ""]
+        out += [f"- {s['sentence']}: {', '.join(s['cells'])}." for s in study["superseded"]] + [""]
     return out
 
 

@@ -116,6 +116,15 @@ def flips_lines(study: dict) -> list[str]:
     return lines
 
 
+def nothing_yet(study: dict) -> str:
+    """What the recommendation says before the latest plan has a finished cell."""
+    earlier = sum(s["n_cells"] for s in study.get("superseded", []))
+    if earlier:
+        return (f"No finished cell of config version {study.get('config_version')} yet; {earlier} cell(s) finished "
+                "under earlier versions are listed at the end of this study.")
+    return "No finished cell yet."
+
+
 def budget_line(study: dict) -> str:
     b = study["budget"]
     return describe_budget(b["steps"], b["epochs"], b["effective_batch"])

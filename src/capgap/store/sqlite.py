@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.errors import CapgapError
+from capgap.store.leases import Leases
+from capgap.store.study import ADDED_CELL_COLUMNS, StudyTables
 
 _BUSY_SECONDS = 60  # how long a writer waits for another process before giving up
-SCHEMA_VERSION = 3  # 2 added the study tables, 3 the cells' training keys and plans (both added on open)
+SCHEMA_VERSION = 4  # 2: study tables; 3: cells' training keys and plans; 4: config versions and leases
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -49,7 +51,7 @@ CREATE TABLE IF NOT EXISTS eval_items (
 );
 CREATE TABLE IF NOT EXISTS studies (
     study TEXT PRIMARY KEY,
-    config_json TEXT NOT NULL,    -- the resolved config of the latest run
+    config_json TEXT NOT NULL,    -- the resolved config of the latest run (all of them: study_configs)
     versions_json TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -81,26 +83,19 @@ CREATE TABLE IF NOT EXISTS cells (
     training_json TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS study_configs (  -- every config a study ran with, numbered (schema 4)
+    study TEXT NOT NULL, version INTEGER NOT NULL,
+    config_json TEXT NOT NULL, versions_json TEXT NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (study, version)
+);
+CREATE TABLE IF NOT EXISTS leases (  -- claims on work held by running processes (store.leases)
+    key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, heartbeat REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS planned_cells (  -- the cells of each study's latest plan: what its report shows
     study TEXT NOT NULL, cell_key TEXT NOT NULL,
     PRIMARY KEY (study, cell_key)
 );
 """
-# Columns added after schema 2, with their types: added to older stores on open.
-_ADDED_CELL_COLUMNS = {
-    "train_key": "TEXT",            # hash of what determines the weights: cells that share it share a checkpoint
-    "test_items_json": "TEXT",      # the test item ids pre and post are paired on
-    "evaluation_json": "TEXT",      # the post-evaluation spec (items, prompt, decoding, dtype, device, extraction)
-    "precision_json": "TEXT",       # device and precision of training and evaluation, with the reason
-    "n_too_long": "INTEGER",        # examples dropped for exceeding max_length
-    "n_available": "INTEGER",       # usable examples the optimizer drew its n_train from
-    "warmup_steps": "INTEGER",
-}
-CELL_COLUMNS = ("cell_key", "study", "task", "student", "teacher", "protocol", "seed", "status", "student_params",
-                "n_train", "train_item_ids_json", "steps", "effective_batch", "tokens", "train_seconds",
-                "loss_curve_json", "checkpoint", "checkpoint_fingerprint", "pre_eval_key", "post_eval_key",
-                "training_json", *_ADDED_CELL_COLUMNS)
-TEACHER_COLUMNS = ("study", "task", "teacher", "kind", "params", "pool_size", "accuracy", "mean_words", "notes_json")
 ITEM_COLUMNS = ("item_id", "item_hash", "prompt", "generation", "n_new_tokens", "gold", "answer_strict",
                 "answer_flexible", "correct_strict", "correct_flexible", "extraction_version")
 RESCORED_COLUMNS = ("answer_strict", "answer_flexible", "correct_strict", "correct_flexible", "extraction_version")
@@ -118,12 +113,22 @@ class EvalRecord:
 
 
 class Store:
-    """A results store at `path` (created on first use)."""
+    """A results store at `path` (created on first use). `readonly=True` opens an existing store without
+    writing anything to it (what `capgap report` needs: it works on a store it may not write)."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, readonly: bool = False):
+        self.path, self.readonly = Path(path), readonly
+        self._leases: Leases | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if readonly:
+                self._conn = _connect_readonly(self.path)
+                _check_owned(self._conn, self.path)
+                if self.schema_version() < SCHEMA_VERSION:
+                    raise CapgapError(f"results store {self.path} has schema {self.schema_version()} of an older "
+                                      f"capgap; open it once with a writing command (capgap run) to upgrade it")
+                return
+            _check_writable_location(self.path)
+            _check_owned_before_writing(self.path)
             self._conn = sqlite3.connect(self.path, timeout=_BUSY_SECONDS, isolation_level=None)
             self._open()
         except sqlite3.DatabaseError as e:
@@ -156,9 +161,12 @@ class Store:
                 raise CapgapError(f"results store {self.path} was written by a newer capgap (schema "
                                   f"{row[0]}); upgrade capgap or use another --store")
             present = {r[1] for r in self._conn.execute("PRAGMA table_info(cells)")}
-            for column, kind in _ADDED_CELL_COLUMNS.items():
+            for column, kind in ADDED_CELL_COLUMNS.items():
                 if column not in present:
                     self._conn.execute(f"ALTER TABLE cells ADD COLUMN {column} {kind}")
+            # Studies recorded before config versions: their one config becomes version 1.
+            self._conn.execute("INSERT OR IGNORE INTO study_configs SELECT study, 1, config_json, versions_json, "
+                               "updated_at FROM studies WHERE study NOT IN (SELECT study FROM study_configs)")
             if row is None or int(row[0]) < SCHEMA_VERSION:
                 self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
@@ -166,10 +174,32 @@ class Store:
     def study(self) -> StudyTables:
         return StudyTables(self)
 
+    @classmethod
+    def for_reading(cls, path: str | Path) -> Store:
+        """The store opened read-only, or, when it has an older schema, opened to upgrade it first."""
+        store = cls(path, readonly=True) if _has_current_schema(Path(path)) else cls(path)
+        return store
+
+    def schema_version(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else SCHEMA_VERSION
+
+    @property
+    def leases(self) -> Leases:
+        """This process's claims on work in this store (see `store.leases`)."""
+        if self._leases is None:
+            self._leases = Leases(self)
+        return self._leases
+
     def transaction(self):
-        return _Transaction(self._conn)
+        if self.readonly:
+            raise CapgapError(f"results store {self.path} was opened read-only; a writing command needs a "
+                              "store it can write")
+        return _Transaction(self._conn, self.path)
 
     def close(self) -> None:
+        if self._leases is not None:
+            self._leases.close()
         self._conn.close()
 
     def __enter__(self) -> Store:
@@ -181,11 +211,13 @@ class Store:
     # -- evaluations -------------------------------------------------------------------------------
     def register_evaluation(self, record: EvalRecord) -> None:
         with self.transaction():
-            self._conn.execute(
-                "INSERT OR IGNORE INTO evaluations VALUES (?,?,?,?,?,?,?,?)",
-                (record.eval_key, record.task, record.model, record.model_fingerprint, record.prompt_style,
-                 json.dumps(record.spec, sort_keys=True), json.dumps(record.versions, sort_keys=True),
-                 time.time()))
+            self._insert_evaluation(record)
+
+    def _insert_evaluation(self, record: EvalRecord) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO evaluations VALUES (?,?,?,?,?,?,?,?)",
+            (record.eval_key, record.task, record.model, record.model_fingerprint, record.prompt_style,
+             json.dumps(record.spec, sort_keys=True), json.dumps(record.versions, sort_keys=True), time.time()))
 
     def evaluation(self, eval_key: str) -> EvalRecord | None:
         row = self._conn.execute(
@@ -200,10 +232,14 @@ class Store:
         return [self.evaluation(k) for k in keys]  # type: ignore[misc]
 
     # -- per-item rows -----------------------------------------------------------------------------
-    def add_items(self, eval_key: str, rows: Iterable[dict]) -> None:
+    def add_items(self, eval_key: str, rows: Iterable[dict], record: EvalRecord | None = None) -> None:
+        """Store rows of an evaluation; with `record`, register the evaluation in the same transaction (so no
+        evaluation is ever recorded without rows: a model that fails to load leaves nothing behind)."""
         now = time.time()
         values = [(*(r[c] for c in ITEM_COLUMNS), now) for r in rows]
         with self.transaction():
+            if record is not None:
+                self._insert_evaluation(record)
             self._conn.executemany(
                 # REPLACE: a row regenerated because its item changed supersedes the stale one; a batch two
                 # processes both wrote is the same row either way.
@@ -230,79 +266,114 @@ class Store:
         return {k: v for k, v in rows.items() if k in wanted}
 
 
-class StudyTables:
-    """Study-level rows: the resolved config, teachers and their rationales, and grid cells."""
-
-    def __init__(self, store: Store):
-        self._store, self._conn = store, store._conn
-
-    def save_study(self, study: str, config: dict, versions: dict) -> None:
-        with self._store.transaction():
-            self._conn.execute("INSERT OR REPLACE INTO studies VALUES (?,?,?,?)",
-                               (study, json.dumps(config, sort_keys=True), json.dumps(versions), time.time()))
-
-    def studies(self) -> list[dict]:
-        """Every study in the store: name, resolved config, versions, last update (oldest first)."""
-        cursor = self._conn.execute("SELECT study, config_json, versions_json, updated_at FROM studies "
-                                    "ORDER BY updated_at")
-        return [{"study": r[0], "config": json.loads(r[1]), "versions": json.loads(r[2]), "updated_at": r[3]}
-                for r in cursor]
-
-    def save_teacher(self, row: dict, rationales: Iterable[tuple]) -> None:
-        """A teacher's summary and its rationales (study, task, teacher, item_id, sample, text, answer, correct)."""
-        with self._store.transaction():
-            self._conn.execute(f"INSERT OR REPLACE INTO teachers VALUES ({', '.join('?' * len(TEACHER_COLUMNS))})",
-                               tuple(row[c] for c in TEACHER_COLUMNS))
-            self._conn.execute("DELETE FROM rationales WHERE study=? AND task=? AND teacher=?",
-                               (row["study"], row["task"], row["teacher"]))
-            self._conn.executemany("INSERT INTO rationales VALUES (?,?,?,?,?,?,?,?)", list(rationales))
-
-    def teachers(self, study: str) -> list[dict]:
-        cursor = self._conn.execute(f"SELECT {', '.join(TEACHER_COLUMNS)} FROM teachers WHERE study=?", (study,))
-        return [dict(zip(TEACHER_COLUMNS, r, strict=True)) for r in cursor]
-
-    def save_cell(self, row: dict) -> None:
-        with self._store.transaction():
-            self._conn.execute(
-                f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)}, updated_at) "
-                f"VALUES ({', '.join('?' * len(CELL_COLUMNS))}, ?)", (*(row.get(c) for c in CELL_COLUMNS), time.time()))
-
-    def cell(self, cell_key: str) -> dict | None:
-        r = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE cell_key=?", (cell_key,)).fetchone()
-        return dict(zip(CELL_COLUMNS, r, strict=True)) if r else None
-
-    def trained_cell(self, train_key: str) -> dict | None:
-        """The latest trained or finished cell with this training key (its checkpoint and training facts)."""
-        r = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE train_key=? AND status IN "
-                               "('trained', 'done') ORDER BY updated_at DESC LIMIT 1", (train_key,)).fetchone()
-        return dict(zip(CELL_COLUMNS, r, strict=True)) if r else None
-
-    def save_plan(self, study: str, cell_keys: list[str]) -> None:
-        """The cells of the study's latest plan (replacing the previous plan's list; no cell is deleted)."""
-        with self._store.transaction():
-            self._conn.execute("DELETE FROM planned_cells WHERE study=?", (study,))
-            self._conn.executemany("INSERT OR IGNORE INTO planned_cells VALUES (?, ?)",
-                                   [(study, k) for k in cell_keys])
-
-    def planned(self, study: str) -> set[str] | None:
-        """Cell keys of the study's latest plan; None for a study run before plans were recorded."""
-        keys = {r[0] for r in self._conn.execute("SELECT cell_key FROM planned_cells WHERE study=?", (study,))}
-        return keys or None
-
-    def cells(self, study: str) -> list[dict]:
-        cursor = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE study=? ORDER BY rowid",
-                                    (study,))
-        return [dict(zip(CELL_COLUMNS, r, strict=True)) for r in cursor]
-
-
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front so concurrent writers queue, never deadlock."""
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front so concurrent writers queue, never deadlock.
+    A write the disk refuses (full, read-only, I/O error) rolls back and ends as one CapgapError: what earlier
+    transactions committed stays, and the next run continues from it."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        self._conn = conn
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self._conn, self._path = conn, path
 
     def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise _write_failed(self._path, e) from None
 
-    def __exit__(self, exc_type, *_) -> None:
-        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, exc, _tb) -> None:
+        if exc_type is not None:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _write_failed(self._path, exc) from None
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise _write_failed(self._path, e) from None
+
+
+def _write_failed(path: Path, error: sqlite3.OperationalError) -> CapgapError:
+    text = str(error)
+    fixes = {"full": "free disk space", "I/O": "free disk space or check the disk",
+             "readonly": "make the store and its folder writable",
+             "locked": "check that no other program holds the store", "busy": "check that no other program holds "
+                                                                               "the store"}
+    fix = next((f for word, f in fixes.items() if word in text), "check the disk and its free space")
+    return CapgapError(f"results store {path}: a write failed ({text}); nothing of this step was kept: {fix} and "
+                       "run again: it continues from what the store holds")
+
+
+def _check_writable_location(path: Path) -> None:
+    """The store's folder exists or can be made (a file in the way is named)."""
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CapgapError(f"results store {path}: {parent} is a file, not a folder; pass --store with a "
+                                  "path inside a folder")
+            break
+    if path.is_dir():
+        raise CapgapError(f"results store {path} is a folder; pass --store with a file path such as "
+                          f"{path / 'store.sqlite'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CapgapError(f"results store {path}: its folder cannot be created ({e.strerror}); pass --store with "
+                          "a writable path") from None
+
+
+_CAPGAP_TABLES = {"meta", "evaluations", "eval_items"}
+
+
+def _check_owned(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite file that another application wrote (capgap's tables and schema version are absent)."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return
+    version = (conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+               if "meta" in tables else None)
+    if not tables >= _CAPGAP_TABLES or version is None:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise CapgapError(f"{path} is an SQLite file of another application (tables: {shown}), not a capgap "
+                          "results store; nothing was written to it: pass --store with a capgap store or a new path")
+
+
+def _check_owned_before_writing(path: Path) -> None:
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    conn = _connect_readonly(path)
+    try:
+        _check_owned(conn, path)
+    finally:
+        conn.close()
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise CapgapError(f"results store {path} not found; pass the store file that `capgap run` wrote")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_SECONDS)
+        conn.execute("SELECT name FROM sqlite_master").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        # A WAL store in a folder this process cannot write: read it as an unchanging file.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        conn.execute("SELECT name FROM sqlite_master").fetchall()
+        return conn
+
+
+def _has_current_schema(path: Path) -> bool:
+    """Whether the store at `path` exists with the current schema (False for a missing or unreadable one)."""
+    try:
+        conn = _connect_readonly(path)
+    except (CapgapError, sqlite3.DatabaseError):
+        return False
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return row is not None and int(row[0]) >= SCHEMA_VERSION
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()

@@ -50,7 +50,11 @@ def gather_all(study: StudyConfig, st: StudyTask, store: Store, log,
     """Every teacher's rationales, generated (model teachers) in the run's one precision decision."""
     teachers = []
     for config in study.teachers:
-        t = gather(config, study, st, store, log, precision)
+        # Runs sharing the store generate a model teacher's rationales once: the others wait, then read them.
+        with store.leases.holding(f"teacher:{study.name}:{st.name}:{config.name}",
+                                  lambda who, name=config.name: log(f"  teacher {name}: waiting for another "
+                                                                    f"run ({who}) generating its rationales")):
+            t = gather(config, study, st, store, log, precision)
         record(store, study.name, st.name, config.kind, t)
         log(f"  teacher {t.teacher}: accuracy {100 * t.accuracy:.1f}% on {t.pool_size} pool questions "
             f"({len(t.rationales)} rationales)")

@@ -20,8 +20,8 @@ def validate_file(path: Path, data_dir: str | None = None) -> list[str]:
 def _problems(path: Path, data_dir: str | None) -> list[str]:
     try:
         config, problems = parse(read_yaml(path), data_dir, path.parent)
-    except CapgapError as e:
-        return [str(e)]
+    except CapgapError as e:  # the CLI prefixes every line with the file already
+        return [str(e).removeprefix(str(path)).lstrip(": ")]
     if problems or config is None:  # the data checks below need a sound config
         return list(problems)
     for i, spec in enumerate(config.students):

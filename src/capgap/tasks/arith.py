@@ -45,8 +45,8 @@ class ArithConfig:
     Their names are the `arith` task's options; each range sits next to its knob.
     """
 
-    n: int = knob(500, "problems generated", min=1)
-    seed: int = knob(0, "generator seed: same knobs and seed, same problems")
+    n: int = knob(500, "problems generated", min=1, max=1_000_000)
+    seed: int = knob(0, "generator seed: same knobs and seed, same problems", min=0, below=2**32)
     min_steps: int = knob(1, "fewest operations per problem", min=1, max=MAX_STEPS)
     max_steps: int = knob(4, "most operations per problem", min=1, max=MAX_STEPS)
     max_start: int = knob(50, "starting quantity drawn from [2, max_start]", min=2)

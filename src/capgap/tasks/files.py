@@ -19,35 +19,139 @@ from capgap.tasks.extraction import AnswerType, canonical_gold
 
 Record = tuple[str, dict]  # (where: "file.jsonl line 3", record)
 
+MISSING_FIX = "pass --data with the path to an existing file"
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
-def read_records(path: Path) -> list[Record]:
-    """Records of a .json file (a list, or a dict holding one list) or of a JSON-lines file."""
-    if not path.is_file():
-        raise CapgapError(f"data file {path} not found; pass --data with the path to an existing file")
-    text = path.read_text(encoding="utf-8")
+
+def read_text(path: Path, fix: str = MISSING_FIX) -> str:
+    """The text of a data file: UTF-8 (a byte-order mark is allowed); anything else is a CapgapError.
+
+    `fix` is the hint when the file is not there (how the user named it: --data, a config's files).
+    """
+    try:
+        if not path.exists():
+            raise CapgapError(f"data file {path} not found; {fix}")
+        if path.is_dir():
+            raise CapgapError(f"data file {path} is a folder, not a file; pass the path of a JSON or JSONL file")
+        data = path.read_bytes()
+    except OSError as e:
+        raise CapgapError(f"cannot read data file {path} ({e.strerror or type(e).__name__}); "
+                          "check the path and the file's permissions") from None
+    return decode_text(path, data)
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """`data` as UTF-8 text, or a one-line CapgapError naming the line and byte that are not."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CapgapError(f"{path} line 1: UTF-16 text, not UTF-8 (byte-order mark 0x{data[0]:02x} 0x{data[1]:02x} "
+                          "at offset 0); re-save the file as UTF-8")
+    try:
+        text = data.decode("utf-8-sig")  # offsets in errors count the byte-order mark, as the file does
+    except UnicodeDecodeError as e:
+        raise CapgapError(_bad_byte(path, data, e.start, binary=b"\x00" in data)) from None
+    if "\x00" in text:
+        raise CapgapError(_bad_byte(path, data, data.index(b"\x00"), binary=True))
+    return text
+
+
+def _bad_byte(path: Path, data: bytes, offset: int, *, binary: bool) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    at = f"byte 0x{data[offset]:02x} at offset {offset}"
+    if binary:
+        return f"{path} line {line}: binary data, not JSON text ({at}); pass a JSON or JSONL file saved as UTF-8 text"
+    return f"{path} line {line}: not UTF-8 text ({at}); re-save the file as UTF-8"
+
+
+def _json_kind(value: object) -> str:
+    kinds = {dict: "JSON object", list: "JSON list", str: "string", bool: "true/false", type(None): "null"}
+    return kinds.get(type(value), "number")
+
+
+def _json_error(path: Path, e: json.JSONDecodeError, fix: str) -> CapgapError:
+    cut = ", where the file ends: is it cut short?" if e.pos >= len(e.doc.rstrip()) else ""
+    return CapgapError(f"{path} line {e.lineno}: not valid JSON ({e.msg} at column {e.colno}{cut}); {fix}")
+
+
+def read_json(path: Path, fix: str = MISSING_FIX) -> object:
+    """The one JSON value a data file holds (a list, an object, ...)."""
+    text = read_text(path, fix)
+    if not text.strip():
+        raise CapgapError(f"{path}: the file is empty; pass a file holding the JSON data")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _json_error(path, e, "fix the file there") from None
+
+
+def read_records(path: Path, fix: str = MISSING_FIX) -> list[Record]:
+    """Records of a .json file (a list, or an object holding one list) or of a JSON-lines file.
+
+    Every record is a JSON object; anything else (a bad byte, broken JSON, a number where a record
+    should be) is a CapgapError naming the file and the line or record.
+    """
+    text = read_text(path, fix)
     stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CapgapError(f"{path} line {e.lineno}: not valid JSON ({e.msg}); fix the file") from None
-        return [(f"{path} record {i + 1}", r) for i, r in enumerate(data)]
-    if stripped.startswith("{") and "\n" not in stripped.strip():
+    if not stripped:
+        raise CapgapError(f"{path}: the file is empty; pass a JSON list of records or a JSONL file (one per line)")
+    if path.suffix.lower() in JSONL_SUFFIXES and not stripped.startswith("["):
+        return _unwrap(path, list(_jsonl(path, text)))
+    try:
         data = json.loads(text)
-        lists = [v for v in data.values() if isinstance(v, list)] if isinstance(data, dict) else []
-        if len(lists) == 1:
-            return [(f"{path} record {i + 1}", r) for i, r in enumerate(lists[0])]
-    return list(_jsonl(path, text))
+    except json.JSONDecodeError as e:
+        if _parses(stripped.split("\n", 1)[0]):
+            return _unwrap(path, list(_jsonl(path, text)))  # JSON lines, whatever the file's name
+        raise _json_error(path, e, "fix the file there (a JSON list of records, or one record per line)") from None
+    if isinstance(data, list):
+        return _checked(path, "record", data)
+    if isinstance(data, dict):
+        return _unwrap(path, [(f"{path} record 1", data)])
+    line = text[: len(text) - len(stripped)].count("\n") + 1
+    raise CapgapError(f"{path} line {line}: the file holds a {_json_kind(data)}, not records; write a JSON list "
+                      "of objects, an object holding one such list, or one object per line (JSONL)")
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _checked(path: Path, unit: str, data: list) -> list[Record]:
+    for i, r in enumerate(data):
+        if not isinstance(r, dict):
+            raise CapgapError(f"{path} {unit} {i + 1}: a {_json_kind(r)}, not a JSON object; each record must be "
+                              "an object of fields (fix or remove it)")
+    return [(f"{path} {unit} {i + 1}", r) for i, r in enumerate(data)]
+
+
+def _unwrap(path: Path, records: list[Record]) -> list[Record]:
+    """A lone object holding one list of records (e.g. {"data": [...]}) stands for that list."""
+    if len(records) != 1:
+        return records
+    lists = {k: v for k, v in records[0][1].items()
+             if isinstance(v, list) and any(isinstance(r, dict) for r in v)}
+    if len(lists) > 1:
+        raise CapgapError(f"{path}: an object holding {len(lists)} lists of records ({', '.join(lists)}); "
+                          "pass a file holding one list of records")
+    return _checked(path, "record", next(iter(lists.values()))) if lists else records
 
 
 def _jsonl(path: Path, text: str) -> Iterator[Record]:
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # "\n" only: editors' line numbers, and U+2028 in strings
         if not line.strip():
             continue
         try:
-            yield f"{path} line {number}", json.loads(line)
+            record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise CapgapError(f"{path} line {number}: not valid JSON ({e.msg}); fix that line") from None
+            cut = ", where the line ends" if e.pos >= len(line.rstrip()) else ""
+            raise CapgapError(f"{path} line {number}: not valid JSON ({e.msg} at column {e.colno}{cut}); "
+                              "fix or remove that line") from None
+        if not isinstance(record, dict):
+            raise CapgapError(f"{path} line {number}: a {_json_kind(record)}, not a JSON object; write one "
+                              "object (record) per line, or remove that line")
+        yield f"{path} line {number}", record
 
 
 def load_hub_records(dataset_id: str, config: str | None, split: str) -> list[Record]:

@@ -9,14 +9,15 @@ Rationales join the pool by normalised question text (or by id), and are checked
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from capgap.errors import CapgapError
 from capgap.tasks.base import Item, Task
-from capgap.tasks.files import read_records
+from capgap.tasks.files import read_json, read_records
 from capgap.teachers.base import Rationale, TeacherRationales, normalize_question, normalize_rationale
+
+FILES_FIX = "fix the teacher's files (paths are relative to the study's data_dir)"
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,11 @@ def _resolve(path: str, data_dir: Path | None) -> Path:
 
 
 def _aligned_pairs(source: ImportSource, data_dir: Path | None) -> list[tuple[str, str]]:
-    questions = read_records(_resolve(source.questions_file, data_dir))
+    questions = read_records(_resolve(source.questions_file, data_dir), "fix the teacher's questions_file")
     continuations: list[str] = []
     for f in source.files:
         path = _resolve(f, data_dir)
-        if not path.is_file():
-            raise CapgapError(f"rationale file {path} not found; fix the teacher's files or --data-dir")
-        data = json.loads(path.read_text())
+        data = read_json(path, FILES_FIX)
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
             raise CapgapError(f"{path}: the aligned layout needs a JSON list of strings; use the records layout")
         continuations += data
@@ -64,7 +63,7 @@ def _record_pairs(source: ImportSource, data_dir: Path | None) -> list[tuple[str
     key_field = source.id_field or source.question_field
     pairs = []
     for f in source.files:
-        for where, record in read_records(_resolve(f, data_dir)):
+        for where, record in read_records(_resolve(f, data_dir), FILES_FIX):
             for name in (key_field, source.rationale_field):
                 if not isinstance(record, dict) or name not in record:
                     raise CapgapError(f"{where}: missing field '{name}'; map the teacher's fields in the config")

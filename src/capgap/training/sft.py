@@ -20,12 +20,12 @@ from pathlib import Path
 from capgap.config import TrainingConfig
 from capgap.errors import CapgapError
 from capgap.models.precision import Precision
+from capgap.training.checkpoints import METADATA, file_hashes, staging_folder
 
 TRAINING_VERSION = 3  # part of every cell's training key: bump when the recipe changes what a key trains
 # v2: every source of randomness seeded before the model is built; warmup as integer steps; over-long
 #     examples dropped (never cut before their final answer); precision chosen by `models.precision`.
 # v3: `epochs` become capgap's own max_steps (the same on every transformers); n_examples counts examples seen.
-METADATA = "capgap-training.json"  # written beside the weights of every checkpoint
 
 
 @dataclass
@@ -124,7 +124,7 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     if not rows:
         raise CapgapError("no training examples: the teacher has no usable rationales under this protocol")
     start = time.perf_counter()
-    staging = out_dir.with_name(out_dir.name + f".{os.getpid()}.tmp")
+    staging = staging_folder(out_dir, os.getpid())
     set_seed(seed)
     model = _model_for_training(base_dir, cfg)
     steps = planned_steps(cfg, len(rows))
@@ -136,25 +136,33 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     curve = [(h["step"], float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
     merged = trainer.model.merge_and_unload() if cfg.method == "lora" else trainer.model
     shutil.rmtree(staging / "trainer", ignore_errors=True)
-    merged.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
+    _save(merged, tokenizer, staging)
     effective = cfg.batch_size * cfg.grad_accum
     seen = min(len(rows), trainer.state.global_step * effective)  # one shuffled pass draws without replacement
     result = TrainResult(out_dir, trainer.state.global_step, warmup, effective, seen, len(rows),
                          int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve)
     record = {"training_version": TRAINING_VERSION, "seed": seed, "training": asdict(cfg),
               "precision": precision.record(), **{k: v for k, v in asdict(result).items() if k != "checkpoint"},
-              **(metadata or {})}
-    (staging / METADATA).write_text(json.dumps(record, indent=1, default=str))
+              **(metadata or {}), "files": file_hashes(staging)}
+    _write(staging, lambda: (staging / METADATA).write_text(json.dumps(record, indent=1, default=str)))
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staging.rename(out_dir)  # a checkpoint directory exists only once it is complete
     return result
 
 
-def read_metadata(checkpoint: Path) -> dict | None:
-    """The metadata JSON of a complete checkpoint, or None when there is none (or it is unreadable)."""
+def _save(model, tokenizer, staging: Path) -> None:
+    _write(staging, lambda: (model.save_pretrained(staging), tokenizer.save_pretrained(staging)))
+
+
+def _write(staging: Path, action) -> None:
+    """Run a write into the staging folder; a full disk (or any I/O failure) removes it and ends as one clear
+    error, the store keeping every finished cell."""
+    from safetensors import SafetensorError
+
     try:
-        return json.loads((checkpoint / METADATA).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+        action()
+    except (OSError, SafetensorError) as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise CapgapError(f"checkpoint {staging.name} could not be written ({getattr(e, 'strerror', None) or e}); "
+                          "free disk space and run again: finished cells are kept in the store") from None

@@ -1,0 +1,180 @@
+"""Kill drill: a real tiny study is killed with SIGKILL at several moments and resumed; the resumed store and
+checkpoints must equal those of an uninterrupted run bit for bit.
+
+    python bench/kill_drill.py                                   # all five moments (~6 min on 2 CPU cores)
+    python bench/kill_drill.py --moments training post-eval --out bench/results/kill_drill.json
+
+The study: arith, one tiny student and two teachers (gold rationales; a tiny model sampling 2 rationales per
+question), two protocols, real LoRA training, float32. Moments: `teacher` (teacher generation half done),
+`baseline` (the baseline's first batch stored), `training` (the second cell training), `trained` (a
+checkpoint saved, its evaluation not begun), `post-eval` (a post-distillation evaluation half done). For
+each: run until the moment, kill -9, run again to the end, then compare `capgap.store.snapshot` (every row
+of every table but time stamps, durations and paths: generations, rationales, cells, checkpoint
+fingerprints, gains) and each checkpoint's file hashes with the uninterrupted run's, and check that no
+staging folder or claim is left. Prints a table, writes JSON, exits 1 on any FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import build_tiny_model  # noqa: E402
+
+from capgap.store import differences, snapshot  # noqa: E402
+from capgap.training.checkpoints import file_hashes  # noqa: E402
+
+BATCH, N_TEST, POOL, SAMPLES = 4, 8, 16, 2
+TEACHER_ROWS, BASELINE_ROWS = POOL * SAMPLES, N_TEST
+
+
+def study_config(folder: Path, student: Path, teacher: Path) -> Path:
+    config = {
+        "name": "drill",
+        "tasks": [{"name": "arith", "options": {"n": 40, "seed": 3, "max_steps": 2},
+                   "pool": {"first": POOL}, "test": {"rest": True, "limit": N_TEST}}],
+        "students": [str(student)],
+        "teachers": [{"name": "gold", "kind": "reference"},
+                     {"name": "tutor", "kind": "model", "model": str(teacher), "max_new_tokens": 24,
+                      "samples": SAMPLES, "prompt": {"style": "few-shot-cot", "shots": 2}}],
+        "protocols": ["unfiltered", "own-correct"],
+        "training": {"method": "lora", "steps": 3, "batch_size": 4, "max_length": 400},
+        "evaluation": {"max_new_tokens": 24, "batch_size": BATCH, "dtype": "float32"},
+    }
+    path = folder / "drill.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def rows_stored(store: Path) -> int:
+    try:
+        with sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM eval_items").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+# When to kill: (a log line that must have appeared, how often, a predicate on rows stored since it did).
+MOMENTS = {
+    "teacher": ("teacher tutor: generating", 1, lambda rows, at: rows >= TEACHER_ROWS // 2),
+    "baseline": ("teacher tutor: accuracy", 1, lambda rows, at: rows >= TEACHER_ROWS + BATCH),
+    "training": ("[train]", 2, lambda rows, at: True),
+    "trained": ("[eval]", 1, lambda rows, at: True),
+    "post-eval": ("[eval]", 2, lambda rows, at: rows >= at + BATCH),
+}
+
+
+def command(config: Path, store: Path, run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "capgap", "run", str(config), "--store", str(store), "--run-dir", str(run_dir)]
+
+
+def run_and_kill(config: Path, store: Path, run_dir: Path, moment: str, timeout: float = 600) -> dict:
+    """Run the study and kill -9 it at `moment`; what the store held then."""
+    line, times, ready = MOMENTS[moment]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    log = run_dir.parent / f"{moment}.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(command(config, store, run_dir), stdout=subprocess.DEVNULL, stderr=sink, env=env)
+    seen, rows_at, deadline = 0, None, time.time() + timeout
+    while proc.poll() is None and time.time() < deadline:
+        text = log.read_text()
+        seen = text.count(line)
+        if seen >= times:
+            rows_at = rows_at if rows_at is not None else rows_stored(store)
+            if ready(rows_stored(store), rows_at):
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.02)
+    proc.wait(60)
+    killed = proc.returncode == -signal.SIGKILL
+    with sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True) as conn:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM cells")] if killed else []
+    return {"killed": killed, "rows_when_killed": rows_stored(store), "cells_when_killed": statuses}
+
+
+def finish(config: Path, store: Path, run_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(command(config, store, run_dir), capture_output=True, text=True, env=env, timeout=900)
+
+
+def checkpoints(run_dir: Path) -> dict[str, dict[str, str]]:
+    folder = run_dir / "checkpoints"
+    return {p.name: file_hashes(p) for p in sorted(folder.iterdir()) if p.is_dir()} if folder.is_dir() else {}
+
+
+def leftovers(store: Path, run_dir: Path) -> list[str]:
+    with sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True) as conn:
+        claims = conn.execute("SELECT COUNT(*) FROM leases").fetchone()[0]
+    staging = [p.name for p in (run_dir / "checkpoints").glob("*.tmp")]
+    return ([f"{claims} claim(s) left in leases"] if claims else []) + [f"staging folder {s}" for s in staging]
+
+
+def drill(moments: list[str], folder: Path) -> list[dict]:
+    models = folder / "models"
+    student, teacher = build_tiny_model(models / "student"), build_tiny_model(models / "teacher", seed=1, chat=False)
+    config = study_config(folder, student, teacher)
+    reference_store, reference_dir = folder / "reference" / "store.sqlite", folder / "reference" / "drill"
+    start = time.perf_counter()
+    done = finish(config, reference_store, reference_dir)
+    if done.returncode != 0:
+        raise SystemExit(f"the uninterrupted run failed:\n{done.stderr[-3000:]}")
+    reference = {"seconds": round(time.perf_counter() - start, 1)}
+    expected, expected_checkpoints = snapshot(reference_store), checkpoints(reference_dir)
+    results = []
+    for moment in moments:
+        store, run_dir = folder / moment / "store.sqlite", folder / moment / "drill"
+        run_dir.parent.mkdir(parents=True)
+        kill = run_and_kill(config, store, run_dir, moment)
+        resumed = finish(config, store, run_dir)
+        problems = [] if resumed.returncode == 0 else [f"resume failed: {resumed.stderr[-500:]}"]
+        problems += differences(snapshot(store), expected) if resumed.returncode == 0 else []
+        if checkpoints(run_dir) != expected_checkpoints:
+            problems.append("checkpoint files differ from the uninterrupted run's")
+        problems += leftovers(store, run_dir)
+        if not kill["killed"]:
+            problems.append("the run ended before the moment was reached: nothing was tested")
+        results.append({"moment": moment, **kill, "resume_log_tags": _tags(resumed.stderr),
+                        "problems": problems, "status": "FAIL" if problems else "PASS"})
+    return [{"moment": "uninterrupted", **reference, "status": "reference",
+             "checkpoints": len(expected_checkpoints)}, *results]
+
+
+def _tags(log: str) -> dict[str, int]:
+    return {tag: log.count(f"[{tag}]") for tag in ("stored", "train", "reuse", "eval", "skip", "damaged")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moments", nargs="+", default=list(MOMENTS), choices=list(MOMENTS))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "kill_drill.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="capgap-kill-drill-") as tmp:
+        results = drill(args.moments, Path(tmp))
+    print(f"{'moment':<14} {'status':<9} {'rows at kill':>12}  cells at kill            resume log")
+    for r in results:
+        cells = ",".join(r.get("cells_when_killed", [])) or "-"
+        print(f"{r['moment']:<14} {r['status']:<9} {r.get('rows_when_killed', ''):>12}  {cells:<24} "
+              f"{r.get('resume_log_tags', '')}")
+        for problem in r.get("problems", []):
+            print(f"    {problem}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"results": results}, indent=1))
+    print(f"wrote {args.out}")
+    return 1 if any(r["status"] == "FAIL" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

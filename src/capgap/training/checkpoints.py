@@ -1,0 +1,74 @@
+"""Checkpoints on disk: written whole or not at all, verified before reuse, staging leftovers cleaned.
+
+`train` writes a checkpoint into a staging folder `KEY.PID.tmp` and renames it to `KEY` once complete; the
+metadata JSON beside the weights records each file's SHA-256. A checkpoint is reused only when every
+recorded file is there with its hash (a truncated or damaged file means: train again), and a staging folder
+whose process is dead (a killed run) is removed by the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from capgap.store.leases import process_alive
+
+METADATA = "capgap-training.json"  # written beside the weights of every checkpoint
+_CHUNK = 1 << 20
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file of a checkpoint folder (its metadata JSON aside), by relative path."""
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != METADATA):
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        hashes[str(path.relative_to(folder))] = digest.hexdigest()
+    return hashes
+
+
+def read_metadata(checkpoint: Path) -> dict | None:
+    """The metadata JSON of a complete checkpoint, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads((checkpoint / METADATA).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why the checkpoint at `checkpoint` cannot be reused (None when it is whole)."""
+    meta = read_metadata(checkpoint)
+    if meta is None:
+        return f"{METADATA} is missing or unreadable"
+    if not (checkpoint / "config.json").is_file():
+        return "config.json is missing"
+    for name, expected in (meta.get("files") or {}).items():
+        path = checkpoint / name
+        if not path.is_file():
+            return f"{name} is missing"
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != expected:
+            return f"{name} does not match the hash recorded when it was written"
+    return None
+
+
+def staging_folder(out_dir: Path, pid: int) -> Path:
+    return out_dir.with_name(f"{out_dir.name}.{pid}.tmp")
+
+
+def clean_staging(folder: Path) -> list[Path]:
+    """Remove staging folders (`KEY.PID.tmp`) left in `folder` by processes that are no longer running."""
+    removed = []
+    for path in sorted(folder.glob("*.tmp")) if folder.is_dir() else []:
+        pid = path.name.rsplit(".", 2)[-2] if path.name.count(".") >= 2 else ""
+        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
