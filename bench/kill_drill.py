@@ -68,12 +68,22 @@ def rows_stored(store: Path) -> int:
 
 
 # When to kill: (a log line that must have appeared, how often, a predicate on rows stored since it did).
+# IN_WINDOW checks afterwards that the kill landed inside the moment (rows stored, cell statuses then).
 MOMENTS = {
     "teacher": ("teacher tutor: generating", 1, lambda rows, at: rows >= TEACHER_ROWS // 2),
     "baseline": ("teacher tutor: accuracy", 1, lambda rows, at: rows >= TEACHER_ROWS + BATCH),
     "training": ("[train]", 2, lambda rows, at: True),
     "trained": ("[eval]", 1, lambda rows, at: True),
     "post-eval": ("[eval]", 2, lambda rows, at: rows >= at + BATCH),
+}
+
+
+IN_WINDOW = {
+    "teacher": lambda k: 0 < k["rows_when_killed"] < TEACHER_ROWS,
+    "baseline": lambda k: TEACHER_ROWS < k["rows_when_killed"] < TEACHER_ROWS + BASELINE_ROWS,
+    "training": lambda k: "done" in k["cells_when_killed"],
+    "trained": lambda k: k["cells_when_killed"][-1:] == ["trained"],
+    "post-eval": lambda k: k["cells_when_killed"][-1:] == ["trained"],
 }
 
 
@@ -101,7 +111,7 @@ def run_and_kill(config: Path, store: Path, run_dir: Path, moment: str, timeout:
     proc.wait(60)
     killed = proc.returncode == -signal.SIGKILL
     with sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True) as conn:
-        statuses = [r[0] for r in conn.execute("SELECT status FROM cells")] if killed else []
+        statuses = [r[0] for r in conn.execute("SELECT status FROM cells ORDER BY updated_at")] if killed else []
     return {"killed": killed, "rows_when_killed": rows_stored(store), "cells_when_killed": statuses}
 
 
@@ -146,6 +156,9 @@ def drill(moments: list[str], folder: Path) -> list[dict]:
         problems += leftovers(store, run_dir)
         if not kill["killed"]:
             problems.append("the run ended before the moment was reached: nothing was tested")
+        elif not IN_WINDOW[moment](kill):
+            problems.append(f"the kill missed the moment (rows {kill['rows_when_killed']}, cells "
+                            f"{kill['cells_when_killed']}): that moment was not tested")
         results.append({"moment": moment, **kill, "resume_log_tags": _tags(resumed.stderr),
                         "problems": problems, "status": "FAIL" if problems else "PASS"})
     return [{"moment": "uninterrupted", **reference, "status": "reference",

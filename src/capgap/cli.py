@@ -14,6 +14,7 @@ User errors (bad names, files, fields, models) print one line `capgap: error: ..
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -25,6 +26,8 @@ from capgap.errors import CapgapError
 from capgap.redact import HOW, redact, secret_kind
 
 DEFAULT_STORE = Path("capgap-results") / "store.sqlite"
+# errno values that mean the machine refused a read or write (not a bug, not a network error)
+MACHINE_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
 
 
 def _add_eval_parser(sub) -> None:
@@ -271,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"capgap: error: {redact(' '.join(str(e).split()))}", file=sys.stderr)
         return 2
     except OSError as e:  # the machine refused (disk full, permissions): what the store committed is kept
+        if e.errno not in MACHINE_REFUSED:
+            raise
         where = f" {e.filename}" if e.filename else ""
         print(f"capgap: error: could not read or write{where} ({e.strerror or e}); free space or fix the "
               "permissions, then run again: finished work is kept in the store", file=sys.stderr)

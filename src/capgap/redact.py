@@ -11,13 +11,17 @@ from __future__ import annotations
 import re
 
 _PATTERNS = {
-    "an API key": re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}|\bhf_[A-Za-z0-9]{20,}|\bgh[pousr]_[A-Za-z0-9]{20,}"
-                             r"|\bAKIA[0-9A-Z]{16}\b|\bxox[abprs]-[A-Za-z0-9-]{10,}|\bAIza[0-9A-Za-z_-]{30,}"),
-    "a bearer token": re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{10,}"),
+    # OpenAI / Anthropic (sk-, sk-proj-, sk-ant-...), Hugging Face, GitHub, AWS, Slack, Google: a run of 20+
+    # letters and digits after the prefix, so hyphenated words such as "sk-learn-baseline" are not keys.
+    "an API key": re.compile(r"\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_]{20,}|\bhf_[A-Za-z0-9]{20,}"
+                             r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bAKIA[0-9A-Z]{16}\b|\bxox[abprs]-[0-9]{6,}-[A-Za-z0-9-]+"
+                             r"|\bAIza[0-9A-Za-z_-]{35}\b"),
+    "a bearer token": re.compile(r"(?i)\bbearer\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{16,}"),
     "a URL with a password": re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),
 }
-# Field names that hold credentials. An `..._env` field names an environment variable instead: allowed.
-_SECRET_FIELD = re.compile(r"(?i)(^|[_-])(api[_-]?key|access[_-]?key|token|secret|passw(or)?d|credentials?)(_env)?$")
+# Fields that hold credentials by name. An `..._env` field names an environment variable instead: allowed.
+_SECRET_FIELD = re.compile(r"(?i)(api[_-]?key|access[_-]?(key|token)|secret([_-]?key)?|passw(or)?d|(auth[_-]?)?token"
+                           r"|credentials?)(_env)?")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 MASK = "<redacted>"
 HOW = ("capgap takes credentials only from environment variables: keep the key in the environment of the "
@@ -34,7 +38,7 @@ def field_secret_kind(name: str, value: object) -> str | None:
     not the name of an environment variable."""
     if isinstance(value, str) and (kind := secret_kind(value)):
         return kind
-    if isinstance(value, str) and _SECRET_FIELD.search(name):
+    if isinstance(value, str) and _SECRET_FIELD.fullmatch(name):
         if name.lower().endswith("_env") and _ENV_NAME.fullmatch(value):
             return None
         return f"a secret (field '{name}')"

@@ -336,3 +336,9 @@ def test_a_secret_in_a_config_is_refused_and_never_echoed(changes, where, kind):
     assert parse(with_changes({"teachers.1.api_key_env": "OPENAI_API_KEY"}))[1] == [
         "teachers[1].api_key_env: unknown key; valid names: cut_at, files, id_field, kind, max_new_tokens, model, "
         "name, params, prompt, question_field, questions_file, rationale_field, samples, strip_prefix, temperature"]
+
+
+def test_names_that_only_resemble_secrets_are_accepted():
+    lookalikes = {"name": "sk-learn-baseline-model-v2", "teachers.1.model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                  "teachers.2.strip_prefix": "standard bearer responsibilities 2024"}
+    assert parse(with_changes(lookalikes))[1] == []

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from capgap.store import Store, differences, snapshot
-from capgap.training.checkpoints import file_hashes
+from capgap.training.checkpoints import file_hashes, staging_folder
 from tests.study.test_grid import capgap, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,14 +53,17 @@ def test_a_damaged_checkpoint_is_trained_again_and_dead_staging_folders_are_remo
         db.execute("UPDATE cells SET status='trained', post_eval_key=NULL WHERE cell_key=?", (cell["cell_key"],))
     weights = next(checkpoint.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    staging = run_dir / "checkpoints" / f"{cell['train_key']}.4194305.tmp"  # above pid_max: never a live process
+    # a killed run's staging folder (pid above pid_max: never a live process), and another machine's
+    staging = staging_folder(run_dir / "checkpoints" / cell["train_key"], 4194305)
+    elsewhere = staging_folder(run_dir / "checkpoints" / cell["train_key"], 4194305, host="other-machine")
+    elsewhere.mkdir()
     staging.mkdir()
     (staging / "model.safetensors").write_bytes(b"partial")
     rerun = capgap("run", str(config), "--store", str(store), "--run-dir", str(run_dir))
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"removed {staging}: an unfinished checkpoint of a run that was killed" in rerun.stderr
     assert "[damaged]" in rerun.stderr and "does not match the hash recorded" in rerun.stderr
-    assert rerun.stderr.count("[train]") == 1 and not staging.exists()
+    assert rerun.stderr.count("[train]") == 1 and not staging.exists() and elsewhere.exists()
     assert file_hashes(checkpoint) == hashes  # trained again to the same weights
     assert differences(snapshot(store), snapshot(finished[1])) == []
 
@@ -81,6 +84,7 @@ def test_two_runs_of_one_study_on_one_store_split_the_cells(finished, tiny_model
     assert trained == len({c["train_key"] for c in cells if c["status"] == "done"})
     assert len({c["cell_key"] for c in cells}) == len(cells) and all(c["status"] in ("done", "skipped") for c in cells)
     assert outputs[0][0] == outputs[1][0]  # both report the same finished study
+    assert any("another run (" in err for _, err in outputs)  # they overlapped: one waited for or left work
     assert differences(snapshot(store), snapshot(finished[1])) == []
 
 

@@ -19,7 +19,7 @@ IMPORTED_TEACHERS = ("kind", ("imported",), "imported teachers")
 FEW_SHOT_PROMPTS = ("style", ("few-shot-cot",), "few-shot-cot prompts")
 LORA_RUNS = ("method", ("lora",), "LoRA runs")
 # Upper bounds: far beyond any real study, so a value above them is a typo (10**12 steps would run for ever).
-MAX_STEPS = 1_000_000
+MAX_OPTIMIZER_STEPS = 1_000_000
 MAX_TOKENS = 131_072  # the longest context windows of current models
 MAX_BATCH = 4096
 # A name that becomes a folder: a plain name, never a path.
@@ -130,7 +130,7 @@ class TrainingConfig:
     method: str = knob("lora", "lora: small adapters, fast and gentle; full: all weights, stronger updates "
                                 "that can also erase what the student knew", ("lora", "full"))
     steps: int = knob(60, "optimizer steps per cell; the same for every teacher, so teachers compare at "
-                          "equal budget (more: better fit, longer runs)", min=1, max=MAX_STEPS,
+                          "equal budget (more: better fit, longer runs)", min=1, max=MAX_OPTIMIZER_STEPS,
                   excludes="epochs")
     epochs: float | None = knob(None, "train this many passes over each teacher's data instead of a fixed "
                                       "step count (budgets then differ between teachers: reported)", above=0,

@@ -17,6 +17,10 @@ from capgap.models.precision import Precision, decide
 from capgap.models.sources import ModelSource, cache_dir
 
 
+class ModelLoadError(CapgapError):
+    """A model's files exist but could not be read as a checkpoint (damaged, truncated, not a model)."""
+
+
 @dataclass
 class LoadedModel:
     spec: str
@@ -81,10 +85,13 @@ def load_model(source: ModelSource, dtype: str = "auto", precision: Precision | 
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, chosen))
     except CapgapError:
         raise
+    except (MemoryError, torch.OutOfMemoryError) as e:
+        raise CapgapError(f"model '{source.spec}' does not fit in memory as {chosen} ({type(e).__name__}); use a "
+                          "smaller model, a smaller dtype or a machine with more memory") from None
     except Exception as e:  # transformers raises many types for unreadable checkpoints
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-        raise CapgapError(f"model '{source.spec}' did not load ({type(e).__name__}: {first}); check that it "
-                          "is a causal language model checkpoint that transformers can read") from None
+        raise ModelLoadError(f"model '{source.spec}' did not load ({type(e).__name__}: {first}); check that it "
+                             "is a causal language model checkpoint that transformers can read") from None
     model.to(precision.device).eval()
     tokenizer.padding_side = "left"  # generation appends to the right end of every row
     if tokenizer.pad_token is None:

@@ -21,12 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from capgap.errors import CapgapError
+
 if TYPE_CHECKING:
     from capgap.store.sqlite import Store
 
 BEAT_SECONDS = 10.0
 POLL_SECONDS = 2.0  # how often `holding` tries again for a claim another run holds
-LEASE_SECONDS = 120.0  # a heartbeat this old means its owner is dead (or hung): the claim can be taken over
+LEASE_SECONDS = 120.0  # a heartbeat this old means its owner or its host is gone: the claim can be taken over
 HOST = socket.gethostname()
 
 
@@ -93,10 +95,15 @@ class Leases:
             self.release(key)
 
     def release(self, key: str) -> None:
+        """Give back `key`. A store that refuses the write (a full disk) keeps the claim until `close` tries
+        again or this process ends; the error that is already on its way is not hidden by this one."""
+        try:
+            with self._store.transaction():
+                self._store._conn.execute("DELETE FROM leases WHERE key=? AND owner=?", (key, self.owner))
+        except CapgapError:
+            return
         with self._lock:
             self._held.discard(key)
-        with self._store.transaction():
-            self._store._conn.execute("DELETE FROM leases WHERE key=? AND owner=?", (key, self.owner))
 
     def close(self) -> None:
         """Stop the heartbeat and give back every claim still held."""
@@ -118,12 +125,11 @@ class Leases:
             self._beater.start()
 
     def _beat(self) -> None:
-        conn = sqlite3.connect(self._store.path, timeout=LEASE_SECONDS / 2)
+        conn = sqlite3.connect(self._store.path, timeout=LEASE_SECONDS / 2, isolation_level=None)  # autocommit
         try:
             while not self._stop.wait(BEAT_SECONDS):
                 try:
                     conn.execute("UPDATE leases SET heartbeat=? WHERE owner=?", (time.time(), self.owner))
-                    conn.commit()
                 except sqlite3.Error:  # a busy or full store: the next beat tries again
                     continue
         finally:

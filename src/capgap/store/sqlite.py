@@ -9,6 +9,7 @@ writers, and the (evaluation, item) primary key makes a duplicated batch harmles
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -177,8 +178,13 @@ class Store:
     @classmethod
     def for_reading(cls, path: str | Path) -> Store:
         """The store opened read-only, or, when it has an older schema, opened to upgrade it first."""
-        store = cls(path, readonly=True) if _has_current_schema(Path(path)) else cls(path)
-        return store
+        path = Path(path)
+        if _has_current_schema(path):
+            return cls(path, readonly=True)
+        if path.is_file() and not os.access(path, os.W_OK):
+            raise CapgapError(f"results store {path} has the schema of an older capgap and cannot be written here "
+                              "to upgrade it; run any capgap command on it where it is writable, then retry")
+        return cls(path)
 
     def schema_version(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -284,7 +290,7 @@ class _Transaction:
         if exc_type is not None:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):
+            if isinstance(exc, sqlite3.OperationalError) and _refused(exc):
                 raise _write_failed(self._path, exc) from None
             return
         try:
@@ -293,6 +299,13 @@ class _Transaction:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise _write_failed(self._path, e) from None
+
+
+_REFUSALS = ("full", "I/O", "readonly", "locked", "busy")  # the machine refused; anything else is a bug
+
+
+def _refused(error: sqlite3.OperationalError) -> bool:
+    return any(word in str(error) for word in _REFUSALS)
 
 
 def _write_failed(path: Path, error: sqlite3.OperationalError) -> CapgapError:
@@ -353,15 +366,23 @@ def _check_owned_before_writing(path: Path) -> None:
 def _connect_readonly(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise CapgapError(f"results store {path} not found; pass the store file that `capgap run` wrote")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_SECONDS)
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_SECONDS)
         conn.execute("SELECT name FROM sqlite_master").fetchall()
         return conn
-    except sqlite3.OperationalError:
-        # A WAL store in a folder this process cannot write: read it as an unchanging file.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-        conn.execute("SELECT name FROM sqlite_master").fetchall()
-        return conn
+    except sqlite3.OperationalError as e:
+        conn.close()
+        if "unable to open" not in str(e):
+            raise
+    # A WAL store in a folder this process cannot write (SQLite cannot make its shared-memory file): read it
+    # as an unchanging file, which is exact only when no write-ahead log holds rows not yet in the file.
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise CapgapError(f"results store {path} cannot be read in a read-only folder while {wal.name} holds "
+                          "recent writes; open it once where it can be written (any capgap command), then retry")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    conn.execute("SELECT name FROM sqlite_master").fetchall()
+    return conn
 
 
 def _has_current_schema(path: Path) -> bool:

@@ -8,7 +8,7 @@ trained (or its stored checkpoint reused) and evaluated exactly as the baseline 
 redone, and an interrupted evaluation continues from its stored rows.
 
 Runs sharing a store split the work: a run claims a cell (a lease in the store, `store.leases`) before it
-trains it, leaves cells that another live run holds to that run, and waits for them at the end; a killed
+trains it, leaves cells that another live run holds to that run, and waits for them at the very end; a killed
 run's claims are taken over. A checkpoint that is damaged (its files do not match the hashes recorded when it
 was written, or it does not load) is trained again, after saying so.
 """
@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from capgap.config import StudyConfig, describe_budget
-from capgap.errors import CapgapError
 from capgap.evaluation import evaluate
 from capgap.evaluation.prompts import render
 from capgap.evaluation.runner import versions
 from capgap.models import load_model
+from capgap.models.loading import ModelLoadError
 from capgap.models.sources import ModelSource
 from capgap.redact import redact
 from capgap.store import Store
@@ -81,16 +81,16 @@ def _training_facts(meta: dict, checkpoint: Path) -> dict:
             "loss_curve_json": json.dumps(meta["loss_curve"]), "checkpoint": str(checkpoint)}
 
 
-def _stored_checkpoint(ctx: CellContext, cell: CellSpec) -> dict | None:
-    """Training facts of a whole checkpoint with this cell's training key, if one exists. A damaged one is
-    named, and removed when it is this run's own (it is then trained again)."""
+def _stored_checkpoint(ctx: CellContext, cell: CellSpec, failed: Path | None = None) -> dict | None:
+    """Training facts of a whole checkpoint with this cell's training key, if one exists (never `failed`, one
+    that did not load). A damaged one is named, and removed when it is this run's own."""
     own = ctx.run_dir / "checkpoints" / cell.train_key
     candidates = [own]
     earlier = ctx.store.study.trained_cell(cell.train_key)
     if earlier and earlier["checkpoint"] and Path(earlier["checkpoint"]) != own:
         candidates.append(Path(earlier["checkpoint"]))
     for checkpoint in candidates:
-        if not checkpoint.exists():
+        if not checkpoint.exists() or checkpoint == failed:
             continue
         problem = checkpoint_problem(checkpoint)
         meta = read_metadata(checkpoint)
@@ -140,14 +140,17 @@ def _evaluate(ctx: CellContext, row: dict, checkpoint: Path) -> dict:
     return row
 
 
-def _checkpoint(ctx: CellContext, cell: CellSpec) -> dict | None:
-    """The cell's checkpoint facts: reused, or trained. Cells of other evaluation settings can share a training
-    key, so the key is claimed too: a run that finds another one training it waits and reuses the result."""
+def _checkpoint(ctx: CellContext, cell: CellSpec, failed: tuple[Path, str] | None = None) -> dict | None:
+    """The cell's checkpoint facts: reused, or trained (after discarding `failed`, a checkpoint that did not
+    load, with the reason). Cells of other evaluation settings can share a training key, so the key is
+    claimed too: a run that finds another one training it waits and reuses the result."""
     if not cell.examples:
         return None
     with ctx.store.leases.holding(f"train:{cell.train_key}", lambda who: log(
             f"  [wait]   {cell.label}: another run ({who}) is training the same checkpoint")):
-        facts = _stored_checkpoint(ctx, cell)
+        if failed is not None:
+            _discard(ctx, cell, *failed)
+        facts = _stored_checkpoint(ctx, cell, failed[0] if failed else None)
         if facts:
             log(f"  [reuse]  {cell.label}: stored checkpoint, evaluated under this run's settings")
             return facts
@@ -158,8 +161,9 @@ def _checkpoint(ctx: CellContext, cell: CellSpec) -> dict | None:
 def _train_and_evaluate(ctx: CellContext, cell: CellSpec) -> dict:
     """Train (or reuse) the cell's checkpoint and evaluate it; a checkpoint that fails to load is trained once
     more. Called only while this run holds the cell's claim."""
+    failed = None
     for attempt in (1, 2):
-        facts = _checkpoint(ctx, cell)
+        facts = _checkpoint(ctx, cell, failed)
         if not facts:  # recorded too: "0 training examples" is a finding about this teacher and protocol
             log(f"  [skip]   {cell.label}: no usable training examples under this protocol")
             row = {**_cell_row(ctx, cell), "status": "skipped", "n_train": 0,
@@ -171,10 +175,10 @@ def _train_and_evaluate(ctx: CellContext, cell: CellSpec) -> dict:
         log(f"  [eval]   {cell.label}")
         try:
             return _evaluate(ctx, row, Path(facts["checkpoint"]))
-        except CapgapError as e:
-            if attempt == 2 or "did not load" not in str(e):
+        except ModelLoadError as e:
+            if attempt == 2:
                 raise
-            _discard(ctx, cell, Path(facts["checkpoint"]), str(e))
+            failed = (Path(facts["checkpoint"]), str(e))
     raise AssertionError("unreachable: the second attempt returns or raises")
 
 
@@ -201,16 +205,18 @@ def run_cell(ctx: CellContext, cell: CellSpec, held: set[str] | None = None) -> 
         ctx.store.leases.release(cell.key)
 
 
-def run_cells(ctx: CellContext, cells: list[CellSpec]) -> None:
-    """Every cell, leaving those another run holds for last and waiting until they are finished (by their
-    owner, or by this run once the owner's claim expired)."""
-    held: set[str] = set()
-    pending = [cell for cell in cells if run_cell(ctx, cell, held) is None]
+def wait_for_held(pending: list[tuple[CellContext, CellSpec]], held: set[str]) -> None:
+    """Wait until the cells other runs held are finished (by their owner, or by this run once the owner's
+    claim expired), saying every minute how many are left."""
     if pending:
-        log(f"  waiting for {len(pending)} cell(s) that another run is working on")
+        log(f"waiting for {len(pending)} cell(s) that another run is working on")
+    said = time.monotonic()
     while pending:
         time.sleep(POLL_SECONDS)
-        pending = [cell for cell in pending if run_cell(ctx, cell, held) is None]
+        pending = [(ctx, cell) for ctx, cell in pending if run_cell(ctx, cell, held) is None]
+        if pending and time.monotonic() - said > 60:
+            log(f"still waiting for {len(pending)} cell(s) that another run is working on")
+            said = time.monotonic()
 
 
 def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
@@ -231,6 +237,8 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
     plans = [(st, student, plan_cells(config, st, student, teachers))
              for st, teachers in prepared for student in students]
     store.study.save_plan(config.name, [cell.key for _, _, cells in plans for cell in cells])
+    pending: list[tuple[CellContext, CellSpec]] = []
+    held: set[str] = set()
     for st, student, cells in plans:
         with store.leases.holding(f"baseline:{config.name}:{st.name}:{student.spec}",
                                   lambda who: log(f"  waiting for the baseline another run ({who}) evaluates")):
@@ -238,4 +246,6 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
                            precision=student.precision, batch_size=config.evaluation.batch_size,
                            progress=sys.stderr.isatty())
         log(f"student {student.spec}: pre-distillation accuracy {100 * pre.accuracy:.1f}% on {pre.n} test items")
-        run_cells(CellContext(config, st, student, store, run_dir, pre.eval_key, version), cells)
+        ctx = CellContext(config, st, student, store, run_dir, pre.eval_key, version)
+        pending += [(ctx, cell) for cell in cells if run_cell(ctx, cell, held) is None]
+    wait_for_held(pending, held)  # cells another run holds come last, so this run never idles before them

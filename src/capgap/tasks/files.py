@@ -94,12 +94,12 @@ def read_records(path: Path, fix: str = MISSING_FIX) -> list[Record]:
     if not stripped:
         raise CapgapError(f"{path}: the file is empty; pass a JSON list of records or a JSONL file (one per line)")
     if path.suffix.lower() in JSONL_SUFFIXES and not stripped.startswith("["):
-        return _unwrap(path, list(_jsonl(path, text)))
+        return list(_jsonl(path, text))  # one record per line, each kept whole
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         if _parses(stripped.split("\n", 1)[0]):
-            return _unwrap(path, list(_jsonl(path, text)))  # JSON lines, whatever the file's name
+            return list(_jsonl(path, text))  # JSON lines, whatever the file's name
         raise _json_error(path, e, "fix the file there (a JSON list of records, or one record per line)") from None
     if isinstance(data, list):
         return _checked(path, "record", data)

@@ -1,6 +1,6 @@
 """Checkpoints on disk: written whole or not at all, verified before reuse, staging leftovers cleaned.
 
-`train` writes a checkpoint into a staging folder `KEY.PID.tmp` and renames it to `KEY` once complete; the
+`train` writes a checkpoint into a staging folder `KEY.HOST-PID.tmp` and renames it to `KEY` once complete; the
 metadata JSON beside the weights records each file's SHA-256. A checkpoint is reused only when every
 recorded file is there with its hash (a truncated or damaged file means: train again), and a staging folder
 whose process is dead (a killed run) is removed by the next run.
@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from capgap.store.leases import process_alive
+from capgap.store.leases import HOST, process_alive
 
 METADATA = "capgap-training.json"  # written beside the weights of every checkpoint
 _CHUNK = 1 << 20
@@ -59,16 +59,18 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
     return None
 
 
-def staging_folder(out_dir: Path, pid: int) -> Path:
-    return out_dir.with_name(f"{out_dir.name}.{pid}.tmp")
+def staging_folder(out_dir: Path, pid: int, host: str = HOST) -> Path:
+    return out_dir.with_name(f"{out_dir.name}.{host}-{pid}.tmp")
 
 
 def clean_staging(folder: Path) -> list[Path]:
-    """Remove staging folders (`KEY.PID.tmp`) left in `folder` by processes that are no longer running."""
+    """Remove staging folders (`KEY.HOST-PID.tmp`) that processes of this host left in `folder` and that are
+    no longer running (a run folder shared between machines keeps the other machines' folders)."""
     removed = []
     for path in sorted(folder.glob("*.tmp")) if folder.is_dir() else []:
-        pid = path.name.rsplit(".", 2)[-2] if path.name.count(".") >= 2 else ""
-        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+        owner = path.name[: -len(".tmp")].split(".", 1)[-1]  # training keys are hex: the first dot ends them
+        host, _, pid = owner.rpartition("-")
+        if path.is_dir() and host == HOST and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
