@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,19 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_plain_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-plain"), seed=1, chat=False)
+
+
+@pytest.fixture(scope="module")
+def filled_store(tiny_model, tmp_path_factory) -> Path:
+    """A store holding one real evaluation, written by the CLI: its rows are what bad input must leave alone."""
+    import subprocess
+    import sys
+
+    store = tmp_path_factory.mktemp("filled") / "store.sqlite"
+    ok = subprocess.run([sys.executable, "-m", "capgap", "eval", "--model", str(tiny_model), "--task", "arith", "--n",
+                         "2", "--max-new-tokens", "4", "--store", str(store)], capture_output=True, text=True,
+                        timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert ok.returncode == 0, ok.stderr
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        assert db.execute("SELECT COUNT(*) FROM eval_items").fetchone()[0] == 2
+    return store

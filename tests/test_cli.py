@@ -43,17 +43,6 @@ def every_path(folder) -> set:
     return {p.relative_to(folder) for p in folder.rglob("*")}
 
 
-@pytest.fixture(scope="module")
-def filled_store(tiny_model, tmp_path_factory):
-    """A store holding one real evaluation (its rows are what bad inputs must leave alone)."""
-    store = tmp_path_factory.mktemp("filled") / "store.sqlite"
-    ok = capgap("eval", "--model", str(tiny_model), "--task", "arith", "--n", "2", "--max-new-tokens", "4",
-                "--store", str(store))
-    assert ok.returncode == 0, ok.stderr
-    assert any(line.startswith('INSERT INTO "eval_items"') for line in store_contents(store))
-    return store
-
-
 def one_error_line(result, message: str) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

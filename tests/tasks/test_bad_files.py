@@ -24,21 +24,11 @@ def jsonl(*rows: dict) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
-@pytest.fixture(scope="module")
-def bad_store(tiny_model, tmp_path_factory):
-    """A store holding one real evaluation: its rows are what bad data must leave alone."""
-    store = tmp_path_factory.mktemp("bad-files") / "store.sqlite"
-    ok = capgap("eval", "--model", str(tiny_model), "--task", "arith", "--n", "2", "--max-new-tokens", "4",
-                "--store", str(store))
-    assert ok.returncode == 0, ok.stderr
-    return store
-
-
 @pytest.fixture
-def store(bad_store, tmp_path) -> Path:
+def store(filled_store, tmp_path) -> Path:
     copy = tmp_path / "results" / "store.sqlite"
     copy.parent.mkdir()
-    shutil.copy(bad_store, copy)
+    shutil.copy(filled_store, copy)
     return copy
 
 
