@@ -57,3 +57,35 @@ def test_examples_longer_than_max_length_are_dropped_and_counted_never_cut(tiny_
     assert short.too_long == sum(n > lengths[2] for n in lengths) > 0
     assert len(short.rows) == len(short.kept) == 6 - short.too_long
     assert all(r["input_ids"][-1] == tokenizer.eos_token_id for r in short.rows)  # every kept one is whole
+
+
+FULL_DISK_SAVE = """
+import resource, signal, sys
+from pathlib import Path
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from capgap.errors import CapgapError
+from capgap.training.sft import _save
+
+model, tokenizer = AutoModelForCausalLM.from_pretrained(sys.argv[1]), AutoTokenizer.from_pretrained(sys.argv[1])
+staging = Path(sys.argv[2])
+staging.mkdir()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))  # the disk is full after 10 kB in one file
+try:
+    _save(model, tokenizer, staging)
+except CapgapError as e:
+    print(e)
+"""
+
+
+def test_a_checkpoint_the_disk_cannot_hold_is_one_error_and_leaves_no_staging_folder(tiny_model, tmp_path):
+    import subprocess
+    import sys
+
+    staging = tmp_path / "key.host-1.tmp"
+    out = subprocess.run([sys.executable, "-c", FULL_DISK_SAVE, str(tiny_model), str(staging)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("checkpoint key.host-1.tmp could not be written (") and "File too large" in out.stdout
+    assert "free disk space and run again: finished cells are kept in the store" in out.stdout
+    assert not staging.exists()
