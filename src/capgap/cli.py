@@ -206,6 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _quiet_transformers()
     run_dir = args.run_dir or args.store.parent / config.name
     with Store(args.store) as store:
+        record_run_folder(run_dir, args.store, config.name)
         run_study(config, store, run_dir)
         analysis = analyse_store(store, config.name)  # one reading of the store for the table and the report
     print(study_tables(analysis["studies"][0]))
@@ -214,10 +215,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_RECORD = "capgap-run.json"  # in a run folder: where its store is (relative to the folder) and the study
+
+
+def record_run_folder(run_dir: Path, store: Path, study: str) -> None:
+    """Write where the run folder's store is, so `capgap report RUN_DIR` finds it wherever it lives (a path
+    relative to the folder: a results folder copied or moved whole keeps the link)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    relative = os.path.relpath(store.resolve(), run_dir.resolve())
+    (run_dir / RUN_RECORD).write_text(json.dumps({"store": relative, "study": study}) + "\n")
+
+
+def _recorded_source(source: Path) -> tuple[Path, str | None, Path] | None:
+    try:
+        record = json.loads((source / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    store = (source / record["store"]).resolve()
+    if not store.is_file():
+        raise CapgapError(f"run folder {source} records its store at {store}, which is not there; pass the store "
+                          "file itself to `capgap report`")
+    return store, record.get("study"), source
+
+
 def _report_source(source: Path) -> tuple[Path, str | None, Path]:
     """(store file, study or None, default output folder) for a store, its folder, or a study's run folder."""
     if source.is_file():
         return source, None, source.parent
+    if source.is_dir() and (recorded := _recorded_source(source)):
+        return recorded
     if (source / DEFAULT_STORE.name).is_file():
         return source / DEFAULT_STORE.name, None, source
     if (source.parent / DEFAULT_STORE.name).is_file() and source.is_dir():

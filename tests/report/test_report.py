@@ -99,7 +99,8 @@ def test_the_readme_documents_exactly_the_keys_of_a_real_report(run_dir, tmp_pat
     documented_vs_json = {
         ("- top level:", "- per study:"): _keys(report, report["settings"]),
         ("- per study:", "- per cell:"): _keys(study, study["budget"]),
-        ("- per cell:", "- per recommendation:"): _keys(cell, cell["mean_squares"], cell["variance_components"]),
+        ("- per cell:", "- per recommendation:"): _keys(cell, cell["mean_squares"], cell["variance_components"],
+                                                        cell["answer_failures"], cell["answer_failures"]["pre"]),
         ("- per recommendation:", "- per detection limit:"): _keys(rec, rec["versus_runner_up"]),
         ("- per detection limit:", "- per capacity-gap entry:"): _keys(*study["detection_limits"]),
         ("- `rank_flips`:", "- per superseded entry"): _keys(study["rank_flips"], *flips) | {"rank_flips"},
@@ -147,3 +148,16 @@ def test_a_study_with_no_trained_cell_still_reports(tmp_path):
     assert [c["verdict"] for c in study["cells"]] == ["not trained"] and study["recommendations"] == []
     assert "No finished cell yet." in (tmp_path / "report.md").read_text()
     assert "nothing to draw yet" in (tmp_path / "report.html").read_text()
+
+
+def test_the_report_lists_only_the_teachers_of_the_latest_config(tmp_path):
+    store_path = tmp_path / "store.sqlite"
+    with Store(store_path) as store:
+        write_study(store, "s", students={"smol": {"pre": 0.3, "params": 1e8}}, teachers=TEACHERS,
+                    gains={("smol", t, "own-correct"): 0.0 for t in TEACHERS})
+        config = {"training": TRAINING, "teachers": [{"name": "gpt"}, {"name": "llama"}]}  # palm dropped
+        store.study.save_study("s", config, {"capgap": "test"})
+    assert main(["report", str(store_path), "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
+    (study,) = json.loads((tmp_path / "r.json").read_text())["studies"]
+    assert sorted(t["teacher"] for t in study["teachers"]) == ["gpt", "llama"]
+    assert study["config_version"] == 2

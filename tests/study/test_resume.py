@@ -68,6 +68,21 @@ def test_a_damaged_checkpoint_is_trained_again_and_dead_staging_folders_are_remo
     assert differences(snapshot(store), snapshot(finished[1])) == []
 
 
+def test_report_finds_the_store_of_a_run_folder_placed_anywhere(finished, tmp_path):
+    config, store, _ = finished
+    (tmp_path / "results").mkdir()
+    shutil.copy(store, tmp_path / "results" / "store.sqlite")
+    elsewhere = tmp_path / "elsewhere" / "run"
+    run = capgap("run", str(config), "--store", str(tmp_path / "results" / "store.sqlite"), "--run-dir", str(elsewhere))
+    assert run.returncode == 0 and "[train]" not in run.stderr, run.stderr[-2000:]
+    assert f"rebuild with `capgap report {elsewhere}`" in run.stdout
+    assert json.loads((elsewhere / "capgap-run.json").read_text()) == {"store": "../../results/store.sqlite",
+                                                                      "study": "resume"}
+    report = capgap("report", str(elsewhere), "--format", "json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads((elsewhere / "report.json").read_text())["studies"][0]["study"] == "resume"
+
+
 def test_two_runs_of_one_study_on_one_store_split_the_cells(finished, tiny_model, tiny_plain_model, tmp_path):
     config = write_config(tmp_path, tiny_model, tiny_plain_model, name="resume")
     store = tmp_path / "store.sqlite"

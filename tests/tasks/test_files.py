@@ -46,6 +46,9 @@ def test_jsonl_field_mapping_and_types(tmp_path):
     data = write(tmp_path, "d.jsonl", "\n".join(json.dumps(r) for r in rows))
     task = load_task("jsonl", data=data, fields="question=q,answer=a,id=uid", answer_type="yesno")
     assert [(it.id, it.answer) for it in task.items] == [("x1", "yes"), ("x2", "no")]
+    # a config's mapping reads the same as the CLI's text
+    mapped = load_task("jsonl", data=data, fields={"question": "q", "answer": "a", "id": "uid"}, answer_type="yesno")
+    assert mapped.items == task.items and mapped.definition == task.definition
 
 
 @pytest.mark.parametrize(("content", "options", "message"), [
@@ -55,7 +58,10 @@ def test_jsonl_field_mapping_and_types(tmp_path):
     ('{"q": "q", "answer": 1}\n', {}, r"line 1: missing field 'question'.*--fields"),
     ('{"question": "q", "answer": "many"}\n', {}, r"line 1: field 'answer' = 'many' is not a valid number"),
     ('{"question": "q", "answer": 1}\n', {"answer_type": "colour"}, r"unknown answer type 'colour'; valid"),
-    ('{"question": "q", "answer": 1}\n', {"fields": "query"}, r"--fields: cannot read 'query'"),
+    ('{"question": "q", "answer": 1}\n', {"fields": "query"}, r"fields: cannot read 'query'"),
+    ('{"question": "q", "answer": 1}\n', {"fields": {"querstion": "q"}},
+     r"fields: unknown role 'querstion' \(did you mean 'question'\?\)"),
+    ('{"question": "q", "answer": 1}\n', {"fields": {"question": 3}}, r"fields: role 'question' needs a field name"),
     ('{"question": "q", "answer": 1, "id": 7}\n{"question": "r", "answer": 2, "id": 7}\n',
      {"fields": "id=id"}, r"item id '7' appears twice"),
 ])

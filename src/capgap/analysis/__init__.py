@@ -29,6 +29,8 @@ def analyse_study(store: Store, study: dict) -> dict:
     groups = group_cells(store, study, current)
     training = study["config"].get("training", {})
     name = study["study"]
+    # teachers of the latest config only: one dropped from it keeps its rows in the store, not in the report
+    configured = {t.get("name") for t in study["config"].get("teachers", [])} or None
     return {
         "study": name,
         "config": study["config"],
@@ -39,7 +41,7 @@ def analyse_study(store: Store, study: dict) -> dict:
         "budget": {"steps": training.get("steps"), "epochs": training.get("epochs"),
                    "effective_batch": (training.get("batch_size") or 0) * (training.get("grad_accum") or 1),
                    "matched": training.get("epochs") is None},
-        "teachers": store.study.teachers(study["study"]),
+        "teachers": [t for t in store.study.teachers(name) if configured is None or t["teacher"] in configured],
         "cells": groups,
         "recommendations": recommend(groups),
         "detection_limits": detection_limits(groups),

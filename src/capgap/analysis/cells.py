@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from capgap.analysis import power, seedaware, stats
+from capgap.analysis.failures import answer_failures
 from capgap.analysis.pairing import baseline_accuracy, paired_arrays
 from capgap.store import Store
 
@@ -79,6 +80,7 @@ def _trained_group(store: Store, cells: list[dict]) -> dict:
         "tokens": [c["tokens"] for c in cells],
         "train_seconds": [c["train_seconds"] for c in cells],
         "loss_curves": [json.loads(c["loss_curve_json"] or "[]") for c in cells],
+        "answer_failures": answer_failures(store, cells, ids, float(d.mean())),
         "_items": {"ids": ids, "d": d},  # private: per-item changes for the teacher-vs-teacher comparison
     }
 

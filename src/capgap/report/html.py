@@ -54,7 +54,8 @@ def render_study(study: dict) -> str:
                    f"{confidence}.<br>{escape(r['evidence'])}.</div>")
     out += ["<h3>Gains over the pre-distillation baseline</h3>",
             "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.detection_lines(study)) + "</ul>",
-            _table(tables.cells_table(study))]
+            _table(tables.cells_table(study)),
+            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.failure_lines(study)) + "</ul>"]
     seeds = tables.seeds_table(study)
     if seeds:
         out += ["<p>Per-seed gains:</p>", _table(seeds)]

@@ -21,6 +21,7 @@ def render_study(study: dict) -> list[str]:
     out += ["### Gains over the pre-distillation baseline", ""]
     out += [f"- {line}" for line in tables.detection_lines(study)] + [""]
     out += _table(tables.cells_table(study))
+    out += [f"- {line}" for line in tables.failure_lines(study)] + ([""] if tables.failure_lines(study) else [])
     seeds = tables.seeds_table(study)
     if seeds:
         out += ["Per-seed gains:", "", *_table(seeds)]

@@ -46,7 +46,8 @@ def train_count(g: dict) -> str:
 
 def cells_table(study: dict) -> Table:
     header = ["student", "teacher", "protocol", "teacher acc", "teacher size", "#train", "steps x batch", "seeds",
-              "pre", "post", "gain (pp)", "95% CI (pp)", "p", "p Holm", "MDE (pp)", "verdict"]
+              "pre", "post", "gain (pp)", "95% CI (pp)", "p", "p Holm", "MDE (pp)", "verdict",
+              "cut at limit (pre → post)", "no answer (pre → post)"]
     rows = []
     for g in study["cells"]:
         trained = g["gain"] is not None
@@ -55,8 +56,22 @@ def cells_table(study: dict) -> Table:
                      _params(g["teacher_params"]), train_count(g), budget, str(len(g["seeds"])),
                      pct(g["pre_accuracy"]), pct(g["post_accuracy"]), pp(g["gain"]), _ci(g["ci95"]),
                      _p(g["p_value"]), _p(g.get("p_holm")), f"{100 * g['mde']:.1f}" if trained else "-",
-                     verdict_text(g)])
+                     verdict_text(g), *_failures(g)])
     return header, rows
+
+
+def _failures(g: dict) -> list[str]:
+    """Truncation and (strict) no-answer rates before → after, beside the gain they may explain."""
+    f = g.get("answer_failures")
+    if not f:
+        return ["-", "-"]
+    return [f"{pct(f['pre'][k])} → {pct(f['post'][k])}" for k in ("truncated", "no_answer_strict")]
+
+
+def failure_lines(study: dict) -> list[str]:
+    """The cells whose gain may come from cut or unanswered outputs rather than from answers."""
+    return [f"{g['student']} <- {g['teacher']} ({g['protocol']}): {g['answer_failures']['sentence']}"
+            for g in study["cells"] if (g.get("answer_failures") or {}).get("sentence")]
 
 
 def detection_lines(study: dict) -> list[str]:

@@ -79,7 +79,7 @@ def _answer_type(value: str) -> AnswerType:
         raise CapgapError(f"unknown answer type '{value}'; valid: {valid}") from None
 
 
-def _jsonl(*, data: str | None = None, split: str | None = None, fields: FieldMap | str | None = None,
+def _jsonl(*, data: str | None = None, split: str | None = None, fields: dict | str | None = None,
            answer_type: str = "number") -> Task:
     field_map = fields if isinstance(fields, FieldMap) else FieldMap.parse(fields)
     kind = _answer_type(answer_type)  # option mistakes first: before any data is read

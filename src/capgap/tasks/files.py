@@ -8,11 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from capgap.errors import CapgapError
+from capgap.errors import CapgapError, did_you_mean
 from capgap.tasks.arith import number_exemplars
 from capgap.tasks.base import Item, Task
 from capgap.tasks.extraction import AnswerType, canonical_gold
@@ -248,18 +248,27 @@ class FieldMap:
     options: str | None = None  # a list of options, appended to the question as (A) ... (B) ...
 
     @classmethod
-    def parse(cls, text: str | None) -> FieldMap:
-        """From "question=q,answer=a,rationale=r" (the CLI's --fields)."""
-        if not text:
+    def parse(cls, given: str | Mapping | None) -> FieldMap:
+        """From a mapping {role: field} (a config's `fields: {question: q, answer: a}`) or the same as text,
+        "question=q,answer=a" (the CLI's --fields): one reading of both."""
+        if not given:
             return cls()
-        pairs = {}
-        for part in text.split(","):
-            key, sep, value = part.partition("=")
-            if not sep or key.strip() not in cls.__dataclass_fields__:
-                valid = ", ".join(cls.__dataclass_fields__)
-                raise CapgapError(f"--fields: cannot read '{part}'; write ROLE=FIELD pairs with ROLE in {valid}")
-            pairs[key.strip()] = value.strip()
-        return cls(**pairs)
+        valid = ", ".join(cls.__dataclass_fields__)
+        if isinstance(given, str):
+            pairs = {}
+            for part in given.split(","):
+                key, sep, value = part.partition("=")
+                if not sep:
+                    raise CapgapError(f"fields: cannot read '{part}'; write ROLE=FIELD pairs with ROLE in {valid}")
+                pairs[key.strip()] = value.strip()
+            given = pairs
+        roles = list(cls.__dataclass_fields__)
+        for role, name in given.items():
+            if role not in roles:
+                raise CapgapError(f"fields: unknown role '{role}'{did_you_mean(str(role), roles)}")
+            if not isinstance(name, str) or not name.strip():
+                raise CapgapError(f"fields: role '{role}' needs a field name (text), got {name!r}")
+        return cls(**{role: name.strip() for role, name in given.items()})
 
 
 def _with_options(question: str, options: object, where: str) -> str:
