@@ -138,3 +138,26 @@ def test_models_and_tasks_are_listed():
     assert models.returncode == 0 and "smollm2-135m-instruct" in models.stdout and "gemma3-270m" in models.stdout
     tasks = capgap("tasks")
     assert all(name in tasks.stdout for name in ("arith", "svamp", "gsm8k", "jsonl"))
+
+
+def test_validate_prints_the_plan_a_user_checks_before_a_run(tiny_model, tmp_path):
+    from capgap.tasks import load_task
+
+    pool = load_task("arith", n=30, max_steps=2).items[:10]
+    rows = [{"question": it.question, "rationale": f"Adding up. The answer is {it.answer if i < 4 else 999}."}
+            for i, it in enumerate(pool[:7])]  # 7 of 10 pool questions, the first 4 right
+    (tmp_path / "imported.json").write_text(json.dumps(rows))
+    study = sound_study(students=[str(tiny_model)], data_dir=str(tmp_path), protocols=["own-correct", "unfiltered"],
+                        seeds=[0, 1, 2], teachers=[{"name": "ref", "kind": "reference"},
+                                                   {"name": "file", "kind": "imported", "files": ["imported.json"]}])
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(study))
+    result = capgap("validate", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{config}: ok"
+    assert "  task arith: 10 training questions, 5 test items, disjoint (no shared id or question text)" in lines
+    assert "    teacher ref: rationales for 10 of 10 pool questions, 100.0% correct by capgap's checker" in lines
+    assert "    teacher file: rationales for 7 of 10 pool questions, 40.0% correct by capgap's checker" in lines
+    assert "  cells: 12 = 1 task(s) x 1 student(s) x 2 teacher(s) x 2 protocol(s) x 3 seed(s)" in lines
+    assert any(line.startswith("  work: at most 12 training runs of 2 optimizer steps") for line in lines)

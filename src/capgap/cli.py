@@ -265,16 +265,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from capgap.study.validate import validate_file
+    from capgap.study.validate import check_file
 
-    problems = validate_file(Path(args.config), args.data_dir)
-    for problem in problems:
-        print(f"{args.config}: {problem}")
-    if problems:
-        print(f"capgap: error: {len(problems)} problem(s) in {args.config}; fix them and validate again",
+    result = check_file(Path(args.config), args.data_dir)
+    for problem in result.problems:
+        print(f"{args.config}: {redact(problem)}")
+    if result.problems:
+        print(f"capgap: error: {len(result.problems)} problem(s) in {args.config}; fix them and validate again",
               file=sys.stderr)
         return 2
     print(f"{args.config}: ok")
+    for line in result.plan:
+        print(f"  {line}")
     return 0
 
 

@@ -1,34 +1,56 @@
 """`capgap validate`: the config's problems, then its data's (tasks load, splits are disjoint, teacher
-files exist and match the pool, models resolve). Nothing is generated or trained."""
+files exist and match the pool, models resolve). Nothing is generated or trained. A sound config ends with
+the plan a user checks before paying for a run: per task the pool and test sizes, per teacher its coverage
+and accuracy on the pool, the cells, and the work they take.
+
+    capgap validate examples/svamp-six-teachers.yaml
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from capgap.config import parse, read_yaml
+from capgap.config import StudyConfig, parse, read_yaml
 from capgap.errors import CapgapError
 from capgap.models import resolve
-from capgap.study.data import prepare_task
+from capgap.study.data import StudyTask, prepare_task
 from capgap.study.teachers import gather
+from capgap.teachers import TeacherRationales
+
+
+@dataclass
+class Validation:
+    problems: list[str] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)  # filled only when there is no problem
 
 
 def validate_file(path: Path, data_dir: str | None = None) -> list[str]:
     """Every problem of the config at `path`, one line each ("where: what is wrong; how to fix it")."""
-    return [" ".join(problem.split()) for problem in _problems(path, data_dir)]
+    return check_file(path, data_dir).problems
 
 
-def _problems(path: Path, data_dir: str | None) -> list[str]:
+def check_file(path: Path, data_dir: str | None = None) -> Validation:
+    """The config's problems, one line each, and, when there are none, its plan."""
+    result = _check(path, data_dir)
+    result.problems = [" ".join(problem.split()) for problem in result.problems]
+    return result
+
+
+def _check(path: Path, data_dir: str | None) -> Validation:
     try:
         config, problems = parse(read_yaml(path), data_dir, path.parent)
     except CapgapError as e:  # the CLI prefixes every line with the file already
-        return [str(e).removeprefix(str(path)).lstrip(": ")]
+        return Validation([str(e).removeprefix(str(path)).lstrip(": ")])
     if problems or config is None:  # the data checks below need a sound config
-        return list(problems)
+        return Validation(list(problems))
+    problems = list(problems)
     for i, spec in enumerate(config.students):
-        _check(problems, f"students[{i}]", lambda spec=spec: resolve(spec))
+        _guard(problems, f"students[{i}]", lambda spec=spec: resolve(spec))
     for i, t in enumerate(config.teachers):
         if t.kind == "model":
-            _check(problems, f"teachers[{i}].model", lambda t=t: resolve(t.model))
+            _guard(problems, f"teachers[{i}].model", lambda t=t: resolve(t.model))
+    tasks = []
     for i, task_config in enumerate(config.tasks):
         try:
             st = prepare_task(task_config, i, config.data_dir)
@@ -36,14 +58,50 @@ def _problems(path: Path, data_dir: str | None) -> list[str]:
             where = f"tasks[{i}]"
             problems.append(str(e) if str(e).startswith(where) else f"{where}: {e}")
             continue
+        read = {}
         for j, t in enumerate(config.teachers):
             if t.kind != "model":  # reference and imported teachers are cheap to read in full
-                _check(problems, f"teachers[{j}] on tasks[{i}]", lambda t=t, st=st: gather(t, config, st, None, None))
-    return list(problems)
+                read[t.name] = _guard(problems, f"teachers[{j}] on tasks[{i}]",
+                                      lambda t=t, st=st: gather(t, config, st, None, None))
+        tasks.append((st, read))
+    return Validation(problems, [] if problems else plan_lines(config, tasks))
 
 
-def _check(problems: list, where: str, action) -> None:
+def _guard(problems: list, where: str, action):
     try:
-        action()
+        return action()
     except CapgapError as e:
         problems.append(f"{where}: {e}")
+        return None
+
+
+def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, TeacherRationales]]]) -> list[str]:
+    """What a run of this config will do, as lines: data, teachers' coverage, cells and work."""
+    lines = []
+    for st, read in tasks:
+        lines.append(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items, "
+                     "disjoint (no shared id or question text)")
+        for t in config.teachers:
+            got = read.get(t.name)
+            if got is None:
+                lines.append(f"  teacher {t.name}: {t.samples} rationale(s) per question generated with {t.model} "
+                             f"at run time ({t.samples * len(st.pool)} generations of up to {t.max_new_tokens} "
+                             "tokens)")
+                continue
+            covered = len({r.item_id for r in got.rationales})
+            lines.append(f"  teacher {t.name}: rationales for {covered} of {len(st.pool)} pool questions, "
+                         f"{100 * got.accuracy:.1f}% correct by capgap's checker")
+    cells = len(config.tasks) * len(config.students) * len(config.teachers) * len(config.protocols) * len(
+        config.seeds)
+    t, ev = config.training, config.evaluation
+    budget = f"{t.steps} optimizer steps" if t.epochs is None else f"{t.epochs} epoch(s)"
+    n_test = sum(len(st.test.items) for st, _ in tasks)
+    lines.append(f"cells: {cells} = {len(config.tasks)} task(s) x {len(config.students)} student(s) x "
+                 f"{len(config.teachers)} teacher(s) x {len(config.protocols)} protocol(s) x {len(config.seeds)} "
+                 "seed(s)")
+    baselines = len(config.students) * len(tasks)
+    lines.append(f"work: at most {cells} training runs of {budget} (effective batch {t.batch_size * t.grad_accum}); "
+                 f"{baselines} baseline and up to {cells} post-distillation evaluation(s), each on its task's test "
+                 f"items ({n_test} over all tasks) with up to {ev.max_new_tokens} new tokens per item; cells with "
+                 "the same training data share a checkpoint, and what the store holds is not redone")
+    return lines
