@@ -224,7 +224,7 @@ BAD_VALUES = [
     ({"tasks.0.name": "jsonl", "tasks.0.options": {"answer_type": "yesno"}},
      "tasks[0].options.data: required: the JSON / JSONL file of the items"),
     ({"tasks.0.name": "svamp", "tasks.0.options": {"data": "s.json", "n": 5}},
-     "tasks[0].options.n: unknown option; valid names: data, split"),
+     "tasks[0].options.n: unknown option; valid names: data, duplicates, split"),
     ({"tasks.0.name": "arithm"}, "tasks[0].name: unknown task 'arithm' (did you mean 'arith'?)"),
     # a study name becomes a folder: a plain name only
     ({"name": "../escape"}, "name: '../escape' is not a plain name"),
@@ -282,7 +282,8 @@ def test_load_task_rejects_unknown_and_mistyped_options():
     with pytest.raises(CapgapError, match=r"task 'arith': option 'max_step': unknown option \(did you mean "
                                           r"'max_steps'\?\)"):
         load_task("arith", n=5, max_step=2)
-    with pytest.raises(CapgapError, match=r"task 'svamp': option 'n': unknown option; valid names: data, split"):
+    with pytest.raises(CapgapError,
+                       match=r"task 'svamp': option 'n': unknown option; valid names: data, duplicates, split"):
         load_task("svamp", n=5)
     with pytest.raises(CapgapError, match=r"option 'n': expected int, got str '5'"):
         load_task("arith", n="5")
@@ -290,7 +291,7 @@ def test_load_task_rejects_unknown_and_mistyped_options():
         load_task("arith", n=-3)
     assert len(load_task("arith", n=5, max_steps=2, seed=None).items) == 5  # None: the default
     assert task_options("arith") == ("n", "seed", "min_steps", "max_steps", "max_start", "max_operand", "max_value")
-    assert task_options("jsonl") == ("data", "split", "fields", "answer_type")
+    assert task_options("jsonl") == ("data", "split", "fields", "answer_type", "duplicates")
 
 
 def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):

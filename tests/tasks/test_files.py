@@ -3,7 +3,7 @@ import json
 import pytest
 
 from capgap.errors import CapgapError
-from capgap.tasks import AnswerType, load_task
+from capgap.tasks import AnswerType, load_task, option_problems
 from tests.conftest import shared_data
 
 
@@ -63,7 +63,9 @@ def test_jsonl_field_mapping_and_types(tmp_path):
      r"fields: unknown role 'querstion' \(did you mean 'question'\?\)"),
     ('{"question": "q", "answer": 1}\n', {"fields": {"question": 3}}, r"fields: role 'question' needs a field name"),
     ('{"question": "q", "answer": 1, "id": 7}\n{"question": "r", "answer": 2, "id": 7}\n',
-     {"fields": "id=id"}, r"item id '7' appears twice"),
+     {"fields": "id=id"}, r"d.jsonl line 2: item id '7' repeats .*d.jsonl line 1 .*duplicates: keep-first"),
+    ('{"question": "q", "answer": 1}\n\n{"question": "q", "answer": 1}\n', {},
+     r"d.jsonl line 3: item id 'item-\w+' repeats .*d.jsonl line 1 \(the same id, or the same question"),
 ])
 def test_bad_data_names_file_line_and_field(tmp_path, content, options, message):
     data = write(tmp_path, "d.jsonl", content)
@@ -82,3 +84,17 @@ def test_svamp_record_without_answer(tmp_path):
     data = write(tmp_path, "s.json", json.dumps([{"ID": "a", "Body": "b", "Question": "q"}]))
     with pytest.raises(CapgapError, match=r"s.json record 1: missing field 'Answer'"):
         load_task("svamp", data=data)
+
+
+def test_keep_first_drops_repeated_records_and_counts_them(tmp_path):
+    rows = [{"q": "Is ice cold?", "a": "yes"}, {"q": "Is fire cold?", "a": "no"}, {"q": "Is ice cold?", "a": "yes"},
+            {"q": "Is ice cold?", "a": "no"}]
+    data = write(tmp_path, "d.jsonl", "\n".join(json.dumps(r) for r in rows))
+    task = load_task("jsonl", data=data, fields={"question": "q", "answer": "a"}, answer_type="yesno",
+                     duplicates="keep-first")
+    assert [(it.question, it.answer) for it in task.items] == [("Is ice cold?", "yes"), ("Is fire cold?", "no")]
+    assert task.definition["duplicates_dropped"] == 2
+    with pytest.raises(CapgapError, match="item id .* repeats"):
+        load_task("jsonl", data=data, fields={"question": "q", "answer": "a"}, answer_type="yesno")
+    assert option_problems("svamp", {"duplicates": "maybe"}) == [("duplicates", "'maybe' is not one of: error, "
+                                                                               "keep-first")]

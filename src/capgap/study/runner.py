@@ -229,7 +229,9 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
     tasks = []
     for index, task_config in enumerate(config.tasks):
         st = prepare_task(task_config, index, config.data_dir)
-        log(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items (disjoint)")
+        dropped = st.task.definition.get("duplicates_dropped")
+        log(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items (disjoint)"
+            + (f"; {dropped} repeated record(s) dropped (duplicates: keep-first)" if dropped else ""))
         tasks.append(st)
     prepared = [(st, gather_all(config, st, store, log, p)) for st in tasks]
     # The config is recorded (a new version when it changed) only once it validated and its data loaded.

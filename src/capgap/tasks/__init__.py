@@ -14,6 +14,7 @@ from capgap.tasks.arith import ArithConfig, load_arith
 from capgap.tasks.base import Item, Task
 from capgap.tasks.extraction import PIPELINES, AnswerType, Extracted, extract, is_correct
 from capgap.tasks.files import (
+    DUPLICATE_POLICIES,
     FieldMap,
     build_task,
     gsm8k_items,
@@ -21,6 +22,7 @@ from capgap.tasks.files import (
     mapped_items,
     read_records,
     svamp_items,
+    unique_items,
 )
 
 
@@ -61,14 +63,29 @@ def _records(name: str, data: str | None, split: str | None, hub: str | None, co
     return read_records(path), {"file": path.name}
 
 
-def _svamp(*, data: str | None = None, split: str | None = None) -> Task:
+def _deduplicated(records: list, items: list[Item], duplicates: str, source: dict) -> tuple[list[Item], dict]:
+    """The items with unique ids under the duplicate policy, and the source noting how many were dropped."""
+    kept = unique_items(items, [where for where, _ in records], duplicates)
+    return kept, {**source, "duplicates_dropped": len(items) - len(kept)} if len(kept) < len(items) else source
+
+
+def _svamp(*, data: str | None = None, split: str | None = None, duplicates: str = "error") -> Task:
     records, source = _records("svamp", data, split, "ChilleD/SVAMP")
-    return build_task("svamp", svamp_items(records), AnswerType.NUMBER, source)
+    items, source = _deduplicated(records, svamp_items(records), duplicates, source)
+    return build_task("svamp", items, AnswerType.NUMBER, source)
 
 
-def _gsm8k(*, data: str | None = None, split: str | None = None) -> Task:
+def _gsm8k(*, data: str | None = None, split: str | None = None, duplicates: str = "error") -> Task:
     records, source = _records("gsm8k", data, split, "openai/gsm8k", config="main" if not data else None)
-    return build_task("gsm8k", gsm8k_items(records), AnswerType.NUMBER, source)
+    items, source = _deduplicated(records, gsm8k_items(records), duplicates, source)
+    return build_task("gsm8k", items, AnswerType.NUMBER, source)
+
+
+def _check_duplicates(options: dict) -> list[tuple[str, str]]:
+    value = options.get("duplicates", "error")
+    if value not in DUPLICATE_POLICIES:
+        return [("duplicates", f"'{value}' is not one of: {', '.join(DUPLICATE_POLICIES)}")]
+    return []
 
 
 def _answer_type(value: str) -> AnswerType:
@@ -80,16 +97,17 @@ def _answer_type(value: str) -> AnswerType:
 
 
 def _jsonl(*, data: str | None = None, split: str | None = None, fields: dict | str | None = None,
-           answer_type: str = "number") -> Task:
+           answer_type: str = "number", duplicates: str = "error") -> Task:
     field_map = fields if isinstance(fields, FieldMap) else FieldMap.parse(fields)
     kind = _answer_type(answer_type)  # option mistakes first: before any data is read
     records, source = _records("jsonl", data, split, None)
-    items = mapped_items(records, field_map, kind)
+    items, source = _deduplicated(records, mapped_items(records, field_map, kind), duplicates, source)
     return build_task("jsonl", items, kind, {**source, "fields": field_map.__dict__})
 
 
 def _check_jsonl(options: dict) -> list[tuple[str, str]]:
     problems = [] if options.get("data") else [("data", "required: the JSON / JSONL file of the items")]
+    problems += _check_duplicates(options)
     for key, parse in (("fields", FieldMap.parse), ("answer_type", _answer_type)):
         try:
             if key in options:
@@ -111,9 +129,9 @@ TASKS: dict[str, TaskSpec] = {
     "arith": TaskSpec("generated multi-step arithmetic word problems with gold rationales (no data file)",
                       _arith, typing.get_type_hints(ArithConfig), _check_arith),
     "svamp": TaskSpec("SVAMP math word problems (SVAMP.json format, or Hub id ChilleD/SVAMP)", _svamp,
-                      _keyword_options(_svamp)),
+                      _keyword_options(_svamp), _check_duplicates),
     "gsm8k": TaskSpec("GSM8K grade-school math (JSONL with '#### N' answers, or Hub id openai/gsm8k)", _gsm8k,
-                      _keyword_options(_gsm8k)),
+                      _keyword_options(_gsm8k), _check_duplicates),
     "jsonl": TaskSpec("any JSON / JSONL file with a field mapping and an answer type", _jsonl,
                       _keyword_options(_jsonl), _check_jsonl),
 }

@@ -207,6 +207,26 @@ def _svamp_equation(equation: str, answer: str) -> str:
     return f"{eq} = {answer}. The answer is {answer}."
 
 
+DUPLICATE_POLICIES = ("error", "keep-first")
+
+
+def unique_items(items: list[Item], wheres: list[str], duplicates: str) -> list[Item]:
+    """Items with unique ids. A repeated id is an error naming both records (`duplicates: error`), or the
+    later records are dropped and counted (`keep-first`; the count is in the task's definition)."""
+    first: dict[str, str] = {}
+    kept = []
+    for item, where in zip(items, wheres, strict=True):
+        if item.id in first:
+            if duplicates == "error":
+                raise CapgapError(f"{where}: item id '{item.id}' repeats {first[item.id]} (the same id, or the "
+                                  "same question when there is no id field); remove it, or set the task option "
+                                  "duplicates: keep-first to keep the first of each and count the rest")
+            continue
+        first[item.id] = where
+        kept.append(item)
+    return kept
+
+
 def svamp_items(records: list[Record]) -> list[Item]:
     hint = "SVAMP records need ID, Body, Question, Answer (and Equation for the gold rationale)"
     items = []
