@@ -146,6 +146,8 @@ def test_validate_prints_the_plan_a_user_checks_before_a_run(tiny_model, tmp_pat
     pool = load_task("arith", n=30, max_steps=2).items[:10]
     rows = [{"question": it.question, "rationale": f"Adding up. The answer is {it.answer if i < 4 else 999}."}
             for i, it in enumerate(pool[:7])]  # 7 of 10 pool questions, the first 4 right
+    rows += [{"question": "Not a pool question at all?", "rationale": "The answer is 1."},
+             {"question": pool[0].question, "rationale": "Again. The answer is 5."}]  # unmatched, repeated
     (tmp_path / "imported.json").write_text(json.dumps(rows))
     study = sound_study(students=[str(tiny_model)], data_dir=str(tmp_path), protocols=["own-correct", "unfiltered"],
                         seeds=[0, 1, 2], teachers=[{"name": "ref", "kind": "reference"},
@@ -158,6 +160,8 @@ def test_validate_prints_the_plan_a_user_checks_before_a_run(tiny_model, tmp_pat
     assert lines[0] == f"{config}: ok"
     assert "  task arith: 10 training questions, 5 test items, disjoint (no shared id or question text)" in lines
     assert "    teacher ref: rationales for 10 of 10 pool questions, 100.0% correct by capgap's checker" in lines
-    assert "    teacher file: rationales for 7 of 10 pool questions, 40.0% correct by capgap's checker" in lines
+    assert ("    teacher file: rationales for 7 of 10 pool questions, 40.0% correct by capgap's checker; 1 of 9 "
+            "records match no pool question (e.g. 'Not a pool question at all?'); 1 repeated questions (the first "
+            "rationale of each kept)") in lines
     assert "  cells: 12 = 1 task(s) x 1 student(s) x 2 teacher(s) x 2 protocol(s) x 3 seed(s)" in lines
     assert any(line.startswith("  work: at most 12 training runs of 2 optimizer steps") for line in lines)

@@ -90,7 +90,8 @@ def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, Teach
                 continue
             covered = len({r.item_id for r in got.rationales})
             lines.append(f"  teacher {t.name}: rationales for {covered} of {len(st.pool)} pool questions, "
-                         f"{100 * got.accuracy:.1f}% correct by capgap's checker")
+                         f"{100 * got.accuracy:.1f}% correct by capgap's checker"
+                         + (f"; {'; '.join(got.notes[1:])}" if t.kind == "imported" and got.notes[1:] else ""))
     cells = len(config.tasks) * len(config.students) * len(config.teachers) * len(config.protocols) * len(
         config.seeds)
     t, ev = config.training, config.evaluation

@@ -80,11 +80,15 @@ def imported_rationales(name: str, source: ImportSource, task: Task, pool: list[
     else:
         by_key = {normalize_question(it.question): it for it in pool}
         key_of = normalize_question
-    rationales, seen, empty = [], set(), 0
+    rationales, seen, empty, unmatched, repeated = [], set(), 0, [], 0
     for key, raw in pairs:
         item = by_key.get(key_of(key))
-        if item is None or item.id in seen:
-            continue  # not a pool question (a test item, another split) or a duplicate
+        if item is None:
+            unmatched.append(key)  # not a pool question: a test item, another split, or a question worded otherwise
+            continue
+        if item.id in seen:
+            repeated += 1  # a second rationale for one question: the first is kept
+            continue
         seen.add(item.id)
         text, answer = normalize_rationale(raw, task, source.strip_prefix)
         if not text:
@@ -94,7 +98,13 @@ def imported_rationales(name: str, source: ImportSource, task: Task, pool: list[
     if not rationales:
         raise CapgapError(f"teacher '{name}': none of its {len(pairs)} rationales matched a training-pool "
                           "question; check the files, the question/id field and the task's pool")
-    notes = [f"{len(rationales)} of {len(pool)} pool questions covered"]
+    notes = [f"{len(rationales)} of {len(pool)} pool questions covered (joined by "
+             f"{'id field ' + repr(source.id_field) if source.id_field else 'normalised question text'})"]
+    if unmatched:
+        examples = ", ".join(repr(" ".join(k.split())[:50]) for k in unmatched[:2])
+        notes.append(f"{len(unmatched)} of {len(pairs)} records match no pool question (e.g. {examples})")
+    if repeated:
+        notes.append(f"{repeated} repeated questions (the first rationale of each kept)")
     if empty:
         notes.append(f"{empty} empty rationales skipped")
     return TeacherRationales(name, rationales, len(pool), params, notes)
