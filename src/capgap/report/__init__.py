@@ -7,6 +7,7 @@ from pathlib import Path
 
 from capgap.analysis import analyse_store, public
 from capgap.errors import CapgapError, did_you_mean
+from capgap.filepaths import check_file_path
 from capgap.store import Store
 
 
@@ -61,15 +62,7 @@ def write_files(analysis: dict, targets: dict[str, Path]) -> list[Path]:
 
 def check_target(path: Path) -> None:
     """A report path must name a file: not a folder, not inside a file."""
-    if path.is_dir():
-        raise CapgapError(f"report output {path} is a folder; pass -o with a file path such as "
-                          f"{path / 'report.html'}")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise CapgapError(f"report output {path}: {parent} is a file, not a folder; pass -o with a path "
-                                  "inside a folder")
-            return
+    check_file_path(path, "report output", "-o", "report.html")
 
 
 def write_reports(store: Store, targets: dict[str, Path], study: str | None = None) -> list[Path]:

@@ -111,13 +111,9 @@ class Leases:
         if self._beater is not None:
             self._beater.join(timeout=BEAT_SECONDS)
         with self._lock:
-            held, self._held = list(self._held), set()
+            held = list(self._held)
         for key in held:
-            try:
-                with self._store.transaction():
-                    self._store._conn.execute("DELETE FROM leases WHERE key=? AND owner=?", (key, self.owner))
-            except Exception:
-                break
+            self.release(key)
 
     def _start_beating(self) -> None:
         if self._beater is None:

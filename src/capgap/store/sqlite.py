@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.errors import CapgapError
+from capgap.filepaths import check_file_path
 from capgap.store.leases import Leases
 from capgap.store.study import ADDED_CELL_COLUMNS, StudyTables
 
@@ -124,9 +125,10 @@ class Store:
             if readonly:
                 self._conn = _connect_readonly(self.path)
                 _check_owned(self._conn, self.path)
-                if self.schema_version() < SCHEMA_VERSION:
-                    raise CapgapError(f"results store {self.path} has schema {self.schema_version()} of an older "
-                                      f"capgap; open it once with a writing command (capgap run) to upgrade it")
+                if (version := self.schema_version()) < SCHEMA_VERSION:
+                    self._conn.close()
+                    raise _OlderSchema(f"results store {self.path} has schema {version} of an older capgap; open it "
+                                       "once with a writing command (capgap run) to upgrade it")
                 return
             _check_writable_location(self.path)
             _check_owned_before_writing(self.path)
@@ -178,13 +180,12 @@ class Store:
     @classmethod
     def for_reading(cls, path: str | Path) -> Store:
         """The store opened read-only, or, when it has an older schema, opened to upgrade it first."""
-        path = Path(path)
-        if _has_current_schema(path):
+        try:
             return cls(path, readonly=True)
-        if path.is_file() and not os.access(path, os.W_OK):
-            raise CapgapError(f"results store {path} has the schema of an older capgap and cannot be written here "
-                              "to upgrade it; run any capgap command on it where it is writable, then retry")
-        return cls(path)
+        except _OlderSchema as e:
+            if not os.access(path, os.W_OK):
+                raise CapgapError(f"{e}; it cannot be written here: do that where it is writable, then retry") from None
+            return cls(path)
 
     def schema_version(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -272,6 +273,10 @@ class Store:
         return {k: v for k, v in rows.items() if k in wanted}
 
 
+class _OlderSchema(CapgapError):
+    """A store opened read-only that needs the upgrade a writing open makes."""
+
+
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front so concurrent writers queue, never deadlock.
     A write the disk refuses (full, read-only, I/O error) rolls back and ends as one CapgapError: what earlier
@@ -301,7 +306,11 @@ class _Transaction:
             raise _write_failed(self._path, e) from None
 
 
-_REFUSALS = ("full", "I/O", "readonly", "locked", "busy")  # the machine refused; anything else is a bug
+# SQLite errors that mean the machine refused a write, with the fix; any other error is a bug in capgap.
+_REFUSALS = {"full": "free disk space", "I/O": "free disk space or check the disk",
+             "readonly": "make the store and its folder writable",
+             "locked": "check that no other program holds the store",
+             "busy": "check that no other program holds the store"}
 
 
 def _refused(error: sqlite3.OperationalError) -> bool:
@@ -310,26 +319,14 @@ def _refused(error: sqlite3.OperationalError) -> bool:
 
 def _write_failed(path: Path, error: sqlite3.OperationalError) -> CapgapError:
     text = str(error)
-    fixes = {"full": "free disk space", "I/O": "free disk space or check the disk",
-             "readonly": "make the store and its folder writable",
-             "locked": "check that no other program holds the store", "busy": "check that no other program holds "
-                                                                               "the store"}
-    fix = next((f for word, f in fixes.items() if word in text), "check the disk and its free space")
+    fix = next((f for word, f in _REFUSALS.items() if word in text), "check the disk and its free space")
     return CapgapError(f"results store {path}: a write failed ({text}); nothing of this step was kept: {fix} and "
                        "run again: it continues from what the store holds")
 
 
 def _check_writable_location(path: Path) -> None:
     """The store's folder exists or can be made (a file in the way is named)."""
-    for parent in [path.parent, *path.parent.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise CapgapError(f"results store {path}: {parent} is a file, not a folder; pass --store with a "
-                                  "path inside a folder")
-            break
-    if path.is_dir():
-        raise CapgapError(f"results store {path} is a folder; pass --store with a file path such as "
-                          f"{path / 'store.sqlite'}")
+    check_file_path(path, "results store", "--store", "store.sqlite")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -384,17 +381,3 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     conn.execute("SELECT name FROM sqlite_master").fetchall()
     return conn
 
-
-def _has_current_schema(path: Path) -> bool:
-    """Whether the store at `path` exists with the current schema (False for a missing or unreadable one)."""
-    try:
-        conn = _connect_readonly(path)
-    except (CapgapError, sqlite3.DatabaseError):
-        return False
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return row is not None and int(row[0]) >= SCHEMA_VERSION
-    except sqlite3.DatabaseError:
-        return False
-    finally:
-        conn.close()

@@ -8,27 +8,20 @@ whose process is dead (a killed run) is removed by the next run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
+from capgap.models.sources import file_sha256
 from capgap.store.leases import HOST, process_alive
 
 METADATA = "capgap-training.json"  # written beside the weights of every checkpoint
-_CHUNK = 1 << 20
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
     """SHA-256 of every file of a checkpoint folder (its metadata JSON aside), by relative path."""
-    hashes = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != METADATA):
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-        hashes[str(path.relative_to(folder))] = digest.hexdigest()
-    return hashes
+    return {str(p.relative_to(folder)): file_sha256(p)
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != METADATA}
 
 
 def read_metadata(checkpoint: Path) -> dict | None:
@@ -50,11 +43,7 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
         path = checkpoint / name
         if not path.is_file():
             return f"{name} is missing"
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-        if digest.hexdigest() != expected:
+        if file_sha256(path) != expected:
             return f"{name} does not match the hash recorded when it was written"
     return None
 
