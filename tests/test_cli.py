@@ -165,3 +165,5 @@ def test_validate_prints_the_plan_a_user_checks_before_a_run(tiny_model, tmp_pat
             "rationale of each kept)") in lines
     assert "  cells: 12 = 1 task(s) x 1 student(s) x 2 teacher(s) x 2 protocol(s) x 3 seed(s)" in lines
     assert any(line.startswith("  work: at most 12 training runs of 2 optimizer steps") for line in lines)
+    # 12 cells x 2 steps x batch 8 x 384 tokens; (5 baseline + 60 post-distillation answers) x 256 new tokens
+    assert ("  cost (upper bounds): 74k tokens trained on, 17k tokens generated in evaluations") in lines

@@ -46,6 +46,9 @@ def _add_eval_parser(sub) -> None:
                    help="use the model's chat template (auto: when it has one)")
     p.add_argument("--fields", help="jsonl task: ROLE=FIELD pairs, e.g. question=q,answer=a,id=uid")
     p.add_argument("--answer-type", default="number", help="jsonl task: number, choice, yesno or string")
+    p.add_argument("--shuffle-options", action="store_true",
+                   help="jsonl choice task: options in an order drawn from each question (for data that lists "
+                        "the right option first)")
     p.add_argument("--n", type=int, help="arith task: number of problems (default 500)")
     p.add_argument("--seed", type=int, default=0, help="arith task: generator seed")
     p.add_argument("--max-new-tokens", type=int, default=256)
@@ -132,7 +135,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise CapgapError(f"--{name.replace('_', '-')}: {problem}")
     # Task options the user gave (a flag left at its default gives nothing); one the task does not take is an error.
     defaults = build_parser().parse_args(["eval", "--model", "-", "--task", "-"])
-    given = {key: getattr(args, key) for key in ("data", "split", "fields", "answer_type", "n", "seed")
+    given = {key: getattr(args, key) for key in ("data", "split", "fields", "answer_type", "shuffle_options", "n",
+                                                 "seed")
              if getattr(args, key) is not None and getattr(args, key) != getattr(defaults, key)}
     takes = task_options(args.task)
     for key in given:

@@ -2,8 +2,10 @@ import json
 
 import pytest
 
+from capgap.config.schema import PROTOCOLS
 from capgap.errors import CapgapError
-from capgap.tasks import load_task
+from capgap.study.data import training_examples
+from capgap.tasks import AnswerType, Item, Task, load_task
 from capgap.teachers import (
     ImportSource,
     imported_rationales,
@@ -11,6 +13,7 @@ from capgap.teachers import (
     normalize_rationale,
     reference_rationales,
 )
+from capgap.teachers.base import TeacherRationales, hedge_note, scored
 from tests.conftest import shared_data
 
 EIT = "svamp_teachers/eit/"
@@ -48,13 +51,59 @@ def test_real_teachers_import_and_are_checked_by_capgap(svamp_pool, name, source
     assert all("\n\nQ:" not in r.text for r in teacher.rationales)  # PaLM continuations are cut
 
 
-def test_normalisation_keeps_the_stated_answer_and_fixes_the_phrase():
+def test_normalisation_states_the_canonical_answer_and_fixes_the_phrase():
     task = load_task("arith", n=1)
-    assert normalize_rationale("84 / 2 = 42. The answer is (84 / 2).", task) == (
-        "84 / 2 = 42. The answer is (84 / 2).", "42")
-    assert normalize_rationale(" Rationale: 3 + 4 = 7. Answer: 7", task, "Rationale:") == (
+    assert normalize_rationale("84 / 2 = 42. The answer is (84 / 2).", task)[:2] == (
+        "84 / 2 = 42. The answer is 42.", "42")
+    assert normalize_rationale(" Rationale: 3 + 4 = 7. Answer: $7.00", task, "Rationale:")[:2] == (
         "3 + 4 = 7. The answer is 7.", "7")
-    assert normalize_rationale("So 5 apples remain", task) == ("So 5 apples remain. The answer is 5.", "5")
+    assert normalize_rationale("So 5 apples remain", task)[:2] == ("So 5 apples remain. The answer is 5.", "5")
+
+
+def _typed(kind: AnswerType, gold: str) -> tuple[Task, Item]:
+    item = Item("q1", "Is it?", gold)
+    return Task("t", [item], kind), item
+
+
+@pytest.mark.parametrize(("kind", "raw", "text", "answer"), [
+    (AnswerType.YESNO, "Birds fly, so ans is True", "Birds fly. The answer is yes.", "yes"),
+    (AnswerType.YESNO, "Birds fly. The answer is: TRUE.", "Birds fly. The answer is yes.", "yes"),
+    (AnswerType.YESNO, "Fish walk? Final answer: No", "Fish walk? The answer is no.", "no"),
+    (AnswerType.CHOICE, "Shops sell food. So the answer is (b) fairgrounds.", "Shops sell food. The answer is B.",
+     "B"),
+    (AnswerType.CHOICE, "Shops sell food. Answer: option c", "Shops sell food. The answer is C.", "C"),
+    (AnswerType.STRING, "He was born there. The answer is Paris, France.", "He was born there. The answer is "
+     "Paris, France.", "paris france"),
+])
+def test_every_answer_type_is_stated_in_one_canonical_form(kind, raw, text, answer):
+    task, _ = _typed(kind, answer)
+    assert normalize_rationale(raw, task) == (text, answer, False)
+
+
+@pytest.mark.parametrize(("kind", "raw"), [
+    (AnswerType.CHOICE, "People watch films there. The answer is either (b) fairgrounds or (c) movie theatre."),
+    (AnswerType.CHOICE, "The answer is B or C."),
+    (AnswerType.YESNO, "It depends. The answer is yes or no."),
+    (AnswerType.NUMBER, "About half. The answer is 5 or 6."),
+])
+def test_a_hedged_statement_is_scored_wrong_and_never_trained_on(kind, raw):
+    gold = {AnswerType.CHOICE: "B", AnswerType.YESNO: "yes", AnswerType.NUMBER: "5"}[kind]
+    task, item = _typed(kind, gold)
+    normalized = normalize_rationale(raw, task)
+    assert normalized.answer is None and normalized.hedged  # B is among the hedged answers, yet not credited
+    rationales = [scored(item, normalized, task)]
+    teacher = TeacherRationales("t", rationales, 1, notes=hedge_note(rationales))
+    assert teacher.accuracy == 0.0
+    assert teacher.notes == ["1 rationale(s) hedge between answers (scored wrong, never trained on)"]
+    assert all(training_examples(p, teacher, [teacher]) == [] for p in PROTOCOLS)
+
+
+def test_committed_statements_are_not_hedges():
+    task, _ = _typed(AnswerType.NUMBER, "12")
+    for raw in ("3 x 4. The answer is 12, since 3 or 4 alone is too small.", "The answer is 12 (or 12.0)."):
+        assert normalize_rationale(raw, task)[1:] == ("12", False)
+    task, _ = _typed(AnswerType.YESNO, "no")
+    assert normalize_rationale("The answer is no, and that settles it.", task)[1:] == ("no", False)
 
 
 def test_reference_teacher_and_mismatched_files(tmp_path):
@@ -72,6 +121,19 @@ def test_reference_teacher_and_mismatched_files(tmp_path):
 def test_the_scored_answer_is_the_one_the_training_text_states():
     task = load_task("arith", n=1)
     for raw in ("So 5 + 3 = 8. The answer is 8. Wait: \\boxed{9}", "3 + 4 = 7", "The answer is ((29/2) and (30/2))."):
-        text, answer = normalize_rationale(raw, task)
+        text, answer, _ = normalize_rationale(raw, task)
         assert task.extract(text).strict == answer
     assert normalize_rationale("The answer is ((29/2) and (30/2)).", task)[1] is None  # two values: no answer
+
+
+def test_joining_a_real_release_by_its_id_field_matches_joining_by_question_text(svamp_pool):
+    data_dir, task, pool = svamp_pool
+    files = ["svamp_teachers/gpt35_llm_adapters/svamp_1.json"]
+    by_text = imported_rationales("gpt-3.5", ImportSource(files, "question", "chain-of-thought", strip_prefix="A:"),
+                                  task, pool, data_dir)
+    by_id = imported_rationales("gpt-3.5", ImportSource(files, rationale_field="chain-of-thought", id_field="ID",
+                                                        strip_prefix="A:"), task, pool, data_dir)
+    assert [(r.item_id, r.text, r.correct) for r in by_id.rationales] == [
+        (r.item_id, r.text, r.correct) for r in by_text.rationales]
+    assert by_id.notes[0] == "700 of 700 pool questions covered (joined by id field 'ID')"
+    assert by_id.notes[1] == ("300 of 1000 records match no pool question (e.g. 'chal-1', 'chal-4')")

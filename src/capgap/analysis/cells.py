@@ -37,6 +37,7 @@ def _teacher_facts(teacher: dict | None, student_params: int | None, pre_accurac
         # teacher accuracy on the training pool minus the student's on the test set: both by capgap's checker
         "accuracy_gap": accuracy - pre_accuracy if accuracy is not None and pre_accuracy is not None else None,
         "mean_words": teacher.get("mean_words"),
+        "teacher_notes": json.loads(teacher.get("notes_json") or "[]"),  # coverage, hedged rationales, ...
     }
 
 

@@ -20,11 +20,13 @@ import yaml
 from capgap.config.schema import (
     LIST_ITEM_TYPES,
     PROTOCOLS,
+    SPLIT_SOURCE,
     SplitConfig,
     StudyConfig,
     TaskConfig,
     TeacherConfig,
     range_problem,
+    split_source,
 )
 from capgap.errors import CapgapError, did_you_mean
 from capgap.redact import HOW, scan
@@ -150,23 +152,39 @@ def _check_split(split: SplitConfig | None, path: str, problems: Problems, *, is
     if split is None:
         return
     chosen = [k for k in ("first", "match_file") if getattr(split, k) is not None] + (["rest"] if split.rest else [])
-    if len(chosen) != 1:
+    own_source = any(getattr(split, k) is not None for k in SPLIT_SOURCE)
+    if len(chosen) > 1 or not (chosen or own_source):
         options = "first, match_file or rest" if is_test else "first or match_file"
-        problems.add(path, f"choose exactly one of {options} (got {', '.join(chosen) or 'none'})")
+        problems.add(path, f"choose exactly one of {options} (got {', '.join(chosen) or 'none'}), or give the "
+                           f"split its own source ({', '.join(SPLIT_SOURCE)}) to take all of its items")
     if split.rest and not is_test:
         problems.add(f"{path}.rest", "only a test split can be the rest of the items")
 
 
 def _check_task(task: TaskConfig, path: str, problems: Problems) -> None:
-    from capgap.tasks import TASKS, option_problems  # tasks import the schema: imported here, not at the top
+    from capgap.tasks import TASKS, option_problems, task_options  # tasks import the schema: imported here
 
     _check_split(task.pool, f"{path}.pool", problems, is_test=False)
     _check_split(task.test, f"{path}.test", problems, is_test=True)
-    if task.name not in TASKS:
-        problems.add(f"{path}.name", f"unknown task '{task.name}'{did_you_mean(task.name, list(TASKS))}")
+    kind = task.kind or task.name
+    if kind not in TASKS:
+        field = "kind" if task.kind else "name"
+        problems.add(f"{path}.{field}", f"unknown task{' kind' if task.kind else ''} '{kind}'"
+                                        f"{did_you_mean(kind, list(TASKS))}")
         return
-    for key, message in option_problems(task.name, task.options):
-        problems.add(f"{path}.options.{key}", message)
+    seen: set[str] = set()
+    for side, split in (("pool", task.pool), ("test", task.test)):  # each split reads the task's options + its own
+        given = split_source(split) if split is not None else {}
+        for key in given:
+            if key not in task_options(kind):
+                problems.add(f"{path}.{side}.{key}", f"task kind '{kind}' takes no '{key}' option, so a split "
+                                                     "cannot have its own; leave it out")
+        own = {k: v for k, v in given.items() if k in task_options(kind)}
+        for key, message in option_problems(kind, {**task.options, **own}):
+            line = f"{path}.{side}.{key}: {message}" if key in own else f"{path}.options.{key}: {message}"
+            if line not in seen:
+                seen.add(line)
+                problems.append(line)
 
 
 def _check_teacher(t: TeacherConfig, path: str, problems: Problems) -> None:

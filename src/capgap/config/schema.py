@@ -73,6 +73,14 @@ def knob(default=None, help: str = "", choices: tuple | None = None, required: b
 
 @dataclass
 class SplitConfig:
+    data: str | None = knob(None, "this split's own data: a file (relative to data_dir) or a Hub dataset id, "
+                                  "read with the task's options in place of its `data` (a published train "
+                                  "file for the pool, a test file for the test split)")
+    split: str | None = knob(None, "the Hub split this split reads (e.g. train, test), in place of the task's")
+    where: dict | None = knob(None, "keep only the records whose fields have these values, e.g. {split: test} "
+                                    "(a list of values keeps any of them)")
+    fields: dict | str | None = knob(None, "this split's own field mapping, for a split read from a release "
+                                           "that names its fields otherwise (jsonl tasks)")
     first: int | None = knob(None, "take the first N items of the task (in the data's order)", min=1)
     match_file: str | None = knob(None, "take the items whose question appears in this file (JSON/JSONL)")
     match_field: str = knob("question", "the field of match_file that holds the question text",
@@ -81,9 +89,20 @@ class SplitConfig:
     limit: int | None = knob(None, "keep at most N of the selected items", min=1)
 
 
+SPLIT_SOURCE = ("data", "split", "where", "fields")  # a split's own source: task options it replaces
+
+
+def split_source(split: SplitConfig) -> dict:
+    """The task options a split replaces with its own (data file or Hub id, Hub split, filter, fields)."""
+    return {key: getattr(split, key) for key in SPLIT_SOURCE if getattr(split, key) is not None}
+
+
 @dataclass
 class TaskConfig:
-    name: str = knob(required=True, help="task name (see `capgap tasks`)")
+    name: str = knob(required=True, help="the task's name in tables, plots and the store (unique in the study); "
+                                         "also its kind when `kind` is not given", pattern=PLAIN_NAME)
+    kind: str | None = knob(None, "the built-in task that reads the data (see `capgap tasks`), e.g. jsonl; "
+                                  "default: the name")
     options: dict = knob({}, "the task's loader options (`capgap tasks` lists each task's); a data path is "
                              "relative to data_dir")
     pool: SplitConfig = knob(None, "which items are training questions", required=True)

@@ -59,6 +59,9 @@ def render_study(study: dict) -> str:
     seeds = tables.seeds_table(study)
     if seeds:
         out += ["<p>Per-seed gains:</p>", _table(seeds)]
+    if tables.teacher_lines(study):
+        out += ["<p>Teachers' rationales:</p><ul>",
+                *(f"<li>{escape(line)}</li>" for line in tables.teacher_lines(study)), "</ul>"]
     out.append("<h3>Capacity gap</h3>")
     for c in study["capacity_gap"]:
         out += [f"<p><b>{escape(c['task'])} · {escape(c['protocol'])}.</b> {escape(c['sentence'])}</p>",

@@ -25,6 +25,8 @@ def render_study(study: dict) -> list[str]:
     seeds = tables.seeds_table(study)
     if seeds:
         out += ["Per-seed gains:", "", *_table(seeds)]
+    if tables.teacher_lines(study):
+        out += ["Teachers' rationales:", "", *(f"- {line}" for line in tables.teacher_lines(study)), ""]
     out += ["### Capacity gap", ""]
     for c in study["capacity_gap"]:
         out += [f"**{c['task']} · {c['protocol']}.** {c['sentence']}", "", *_table(tables.spearman_table(c))]

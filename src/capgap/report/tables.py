@@ -74,6 +74,14 @@ def failure_lines(study: dict) -> list[str]:
             for g in study["cells"] if (g.get("answer_failures") or {}).get("sentence")]
 
 
+def teacher_lines(study: dict) -> list[str]:
+    """What was read or generated per teacher: coverage of the pool, hedged rationales kept out, samples."""
+    seen: dict[tuple, list[str]] = {}
+    for g in study["cells"]:
+        seen.setdefault((g["task"], g["teacher"]), g.get("teacher_notes") or [])
+    return [f"{teacher} on {task}: {'; '.join(notes)}" for (task, teacher), notes in seen.items() if notes]
+
+
 def detection_lines(study: dict) -> list[str]:
     """Per (task, student, protocol): what this study can detect (80% power, Holm alpha/m)."""
     return [d["sentence"] + "." for d in study.get("detection_limits", [])]

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.config import SplitConfig, TaskConfig
+from capgap.config.schema import split_source
 from capgap.errors import CapgapError
-from capgap.tasks import Item, Task, load_task
+from capgap.tasks import AnswerType, Item, Task, load_task, task_options
 from capgap.tasks.files import read_records
 from capgap.teachers import TeacherRationales, normalize_question
 
@@ -19,9 +20,15 @@ from capgap.teachers import TeacherRationales, normalize_question
 @dataclass
 class StudyTask:
     name: str
-    task: Task  # the whole task (its definition keys every evaluation)
+    task: Task  # the task as teachers see it: the pool's source (its definition keys every evaluation)
     pool: list[Item]  # training questions
     test: Task  # test items only
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """Records the duplicate policy dropped, over the task's sources."""
+        d = self.task.definition
+        return sum(part.get("duplicates_dropped", 0) for part in (d.get("pool", d), d.get("test", {})))
 
 
 def data_path(path: str, data_dir: str | None) -> str:
@@ -41,6 +48,8 @@ def _select(items: list[Item], split: SplitConfig, where: str, data_dir: str | N
                 raise CapgapError(f"{at}: missing field '{split.match_field}'; set {where}.match_field")
             wanted.add(normalize_question(str(record[split.match_field])))
         chosen = [it for it in items if normalize_question(it.question) in wanted]
+    elif not split.rest:
+        chosen = items  # a split with its own source and no selector: all of its items
     else:
         taken_ids = {it.id for it in exclude or []}
         taken_text = {normalize_question(it.question) for it in exclude or []}
@@ -60,16 +69,38 @@ def check_no_leak(pool: list[Item], test: list[Item], where: str) -> None:
                           f"(e.g. {example!r}); make the test split disjoint, e.g. test: {{rest: true}}")
 
 
-def prepare_task(config: TaskConfig, index: int, data_dir: str | None) -> StudyTask:
-    options = dict(config.options)
+def _source_options(config: TaskConfig, split: SplitConfig, data_dir: str | None) -> dict:
+    """The loader options of one split: the task's, with the split's own source (data, split, where)."""
+    options = {**config.options, **split_source(split)}
     if "data" in options:
         options["data"] = data_path(options["data"], data_dir)
-    task = load_task(config.name, **options)
-    where = f"tasks[{index}]"
-    pool = _select(task.items, config.pool, f"{where}.pool", data_dir)
-    test_items = _select(task.items, config.test, f"{where}.test", data_dir, exclude=pool)
+    return options
+
+
+def prepare_task(config: TaskConfig, index: int, data_dir: str | None) -> StudyTask:
+    """The task's pool and test split, each from the task's data or from the split's own source.
+
+    With separate sources (a published train file and test file, or one file split by a field), the test
+    source keeps every item (worked examples come from the pool's source only), and the task's definition
+    names both sources, so a change to either keys new evaluations.
+    """
+    kind, where = config.kind or config.name, f"tasks[{index}]"
+    pool_options = _source_options(config, config.pool, data_dir)
+    test_options = _source_options(config, config.test, data_dir)
+    pool_source = load_task(kind, **pool_options)
+    separate = test_options != pool_options
+    if separate and "exemplars" in task_options(kind):
+        test_options["exemplars"] = 0
+    test_source = load_task(kind, **test_options) if separate else pool_source
+    pool = _select(pool_source.items, config.pool, f"{where}.pool", data_dir)
+    test_items = _select(test_source.items, config.test, f"{where}.test", data_dir, exclude=pool)
     check_no_leak(pool, test_items, where)
-    test = Task(task.name, test_items, task.answer_type, task.exemplars, task.definition)
+    if separate and pool_source.answer_type is not AnswerType.NUMBER:
+        check_no_leak(pool_source.exemplars, test_items, f"{where} (worked examples)")
+    definition = ({"pool": pool_source.definition, "test": test_source.definition} if separate
+                  else pool_source.definition)
+    task = Task(config.name, pool_source.items, pool_source.answer_type, pool_source.exemplars, definition)
+    test = Task(config.name, test_items, task.answer_type, task.exemplars, definition)
     return StudyTask(config.name, task, pool, test)
 
 
@@ -87,9 +118,12 @@ def training_examples(protocol: str, teacher: TeacherRationales,
     intersection: the same, restricted to questions that every teacher of the study got right, so
       teachers differ only in how they reason, not in which or how many questions they cover.
     unfiltered: the teacher's first rationale of every question, right or wrong.
+    Rationales that hedge between answers ("either (b) ... or (c) ...") are never trained on.
     """
     first, first_correct = {}, {}
     for r in teacher.rationales:
+        if r.hedged:
+            continue  # a hedge between answers teaches no answer, under every protocol
         first.setdefault(r.item_id, r)
         if r.correct:
             first_correct.setdefault(r.item_id, r)

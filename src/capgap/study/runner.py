@@ -229,7 +229,7 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
     tasks = []
     for index, task_config in enumerate(config.tasks):
         st = prepare_task(task_config, index, config.data_dir)
-        dropped = st.task.definition.get("duplicates_dropped")
+        dropped = st.duplicates_dropped
         log(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items (disjoint)"
             + (f"; {dropped} repeated record(s) dropped (duplicates: keep-first)" if dropped else ""))
         tasks.append(st)

@@ -56,7 +56,7 @@ def gather_all(study: StudyConfig, st: StudyTask, store: Store, log,
                                                                     f"run ({who}) generating its rationales")):
             t = gather(config, study, st, store, log, precision)
         record(store, study.name, st.name, config.kind, t)
-        coverage = f"; {'; '.join(t.notes)}" if config.kind == "imported" else ""
+        coverage = f"; {'; '.join(t.notes)}" if t.notes else ""
         log(f"  teacher {t.teacher}: accuracy {100 * t.accuracy:.1f}% on {t.pool_size} pool questions "
             f"({len(t.rationales)} rationales){coverage}")
         teachers.append(t)

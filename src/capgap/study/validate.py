@@ -8,6 +8,7 @@ and accuracy on the pool, the cells, and the work they take.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from capgap.errors import CapgapError
 from capgap.models import resolve
 from capgap.study.data import StudyTask, prepare_task
 from capgap.study.teachers import gather
+from capgap.tasks import AnswerType
 from capgap.teachers import TeacherRationales
 
 
@@ -81,6 +83,7 @@ def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, Teach
     for st, read in tasks:
         lines.append(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items, "
                      "disjoint (no shared id or question text)")
+        lines += _skew(st)
         for t in config.teachers:
             got = read.get(t.name)
             if got is None:
@@ -89,20 +92,49 @@ def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, Teach
                              "tokens)")
                 continue
             covered = len({r.item_id for r in got.rationales})
+            notes = got.notes[1:] if t.kind == "imported" else got.notes  # an import's first note: coverage
             lines.append(f"  teacher {t.name}: rationales for {covered} of {len(st.pool)} pool questions, "
                          f"{100 * got.accuracy:.1f}% correct by capgap's checker"
-                         + (f"; {'; '.join(got.notes[1:])}" if t.kind == "imported" and got.notes[1:] else ""))
-    cells = len(config.tasks) * len(config.students) * len(config.teachers) * len(config.protocols) * len(
-        config.seeds)
+                         + (f"; {'; '.join(notes)}" if notes else ""))
+    return lines + _work_lines(config, [st for st, _ in tasks])
+
+
+def _skew(st: StudyTask) -> list[str]:
+    """A warning when one option letter is the gold of most test items: always answering it would score."""
+    if st.test.answer_type is not AnswerType.CHOICE:
+        return []
+    letter, n = Counter(it.answer for it in st.test.items).most_common(1)[0]
+    share = n / len(st.test.items)
+    if share < 0.5:
+        return []
+    return [f"  warning: the gold is ({letter}) for {n} of {len(st.test.items)} test items, so answering ({letter}) "
+            f"every time scores {100 * share:.0f}%; set the task option shuffle_options: true"]
+
+
+def _work_lines(config: StudyConfig, tasks: list[StudyTask]) -> list[str]:
+    """The cells and an upper bound of the work they take, in runs and tokens (what a run costs)."""
+    cells = len(tasks) * len(config.students) * len(config.teachers) * len(config.protocols) * len(config.seeds)
     t, ev = config.training, config.evaluation
     budget = f"{t.steps} optimizer steps" if t.epochs is None else f"{t.epochs} epoch(s)"
-    n_test = sum(len(st.test.items) for st, _ in tasks)
-    lines.append(f"cells: {cells} = {len(config.tasks)} task(s) x {len(config.students)} student(s) x "
-                 f"{len(config.teachers)} teacher(s) x {len(config.protocols)} protocol(s) x {len(config.seeds)} "
-                 "seed(s)")
+    n_test = sum(len(st.test.items) for st in tasks)
     baselines = len(config.students) * len(tasks)
-    lines.append(f"work: at most {cells} training runs of {budget} (effective batch {t.batch_size * t.grad_accum}); "
-                 f"{baselines} baseline and up to {cells} post-distillation evaluation(s), each on its task's test "
-                 f"items ({n_test} over all tasks) with up to {ev.max_new_tokens} new tokens per item; cells with "
-                 "the same training data share a checkpoint, and what the store holds is not redone")
+    per_cell_test = n_test * len(config.students) * len(config.teachers) * len(config.protocols) * len(config.seeds)
+    eval_tokens = (n_test * len(config.students) + per_cell_test) * ev.max_new_tokens
+    teacher_tokens = sum(x.samples * x.max_new_tokens * len(st.pool) for x in config.teachers if x.kind == "model"
+                         for st in tasks)
+    lines = [f"cells: {cells} = {len(tasks)} task(s) x {len(config.students)} student(s) x "
+             f"{len(config.teachers)} teacher(s) x {len(config.protocols)} protocol(s) x {len(config.seeds)} seed(s)",
+             f"work: at most {cells} training runs of {budget} (effective batch {t.batch_size * t.grad_accum}); "
+             f"{baselines} baseline and up to {cells} post-distillation evaluation(s), each on its task's test items "
+             f"({n_test} over all tasks) with up to {ev.max_new_tokens} new tokens per item; cells with the same "
+             "training data share a checkpoint, and what the store holds is not redone"]
+    cost = [f"{_tokens(teacher_tokens)} teacher tokens generated"] if teacher_tokens else []
+    if t.epochs is None:
+        cost.append(f"{_tokens(cells * t.steps * t.batch_size * t.grad_accum * t.max_length)} tokens trained on")
+    cost.append(f"{_tokens(eval_tokens)} tokens generated in evaluations")
+    lines.append(f"cost (upper bounds): {', '.join(cost)}")
     return lines
+
+
+def _tokens(n: int) -> str:
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"

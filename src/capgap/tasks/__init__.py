@@ -18,6 +18,7 @@ from capgap.tasks.files import (
     FieldMap,
     build_task,
     gsm8k_items,
+    kept_where,
     load_hub_records,
     mapped_items,
     read_records,
@@ -49,8 +50,9 @@ def _keyword_options(loader: Callable) -> dict[str, Any]:
     return {p.name: hints.get(p.name, object) for p in params if p.kind is p.KEYWORD_ONLY}
 
 
-def _records(name: str, data: str | None, split: str | None, hub: str | None, config: str | None = None):
-    """Records from a local file, or from a Hub dataset id; returns (records, source description)."""
+def _records(name: str, data: str | None, split: str | None, hub: str | None, config: str | None = None,
+             where: dict | None = None):
+    """Records from a local file, or from a Hub dataset id, kept by `where`; returns (records, source)."""
     source = data or hub
     if source is None:
         raise CapgapError(f"task '{name}' reads its items from data: pass --data PATH (a JSON / JSONL file) "
@@ -59,8 +61,12 @@ def _records(name: str, data: str | None, split: str | None, hub: str | None, co
     is_hub_id = not path.exists() and source.count("/") == 1 and path.suffix not in (".json", ".jsonl")
     if is_hub_id:
         split = split or "test"
-        return load_hub_records(source, config, split), {"hub": source, "split": split}
-    return read_records(path), {"file": path.name}
+        records, described = load_hub_records(source, config, split), {"hub": source, "split": split}
+    else:
+        records, described = read_records(path), {"file": path.name}
+    if where:
+        records, described = kept_where(records, where, source), {**described, "where": where}
+    return records, described
 
 
 def _deduplicated(records: list, items: list[Item], duplicates: str, source: dict) -> tuple[list[Item], dict]:
@@ -69,23 +75,30 @@ def _deduplicated(records: list, items: list[Item], duplicates: str, source: dic
     return kept, {**source, "duplicates_dropped": len(items) - len(kept)} if len(kept) < len(items) else source
 
 
-def _svamp(*, data: str | None = None, split: str | None = None, duplicates: str = "error") -> Task:
-    records, source = _records("svamp", data, split, "ChilleD/SVAMP")
+def _svamp(*, data: str | None = None, split: str | None = None, where: dict | None = None,
+           duplicates: str = "error") -> Task:
+    records, source = _records("svamp", data, split, "ChilleD/SVAMP", where=where)
     items, source = _deduplicated(records, svamp_items(records), duplicates, source)
     return build_task("svamp", items, AnswerType.NUMBER, source)
 
 
-def _gsm8k(*, data: str | None = None, split: str | None = None, duplicates: str = "error") -> Task:
-    records, source = _records("gsm8k", data, split, "openai/gsm8k", config="main" if not data else None)
+def _gsm8k(*, data: str | None = None, split: str | None = None, where: dict | None = None,
+           duplicates: str = "error") -> Task:
+    records, source = _records("gsm8k", data, split, "openai/gsm8k", "main" if not data else None, where)
     items, source = _deduplicated(records, gsm8k_items(records), duplicates, source)
     return build_task("gsm8k", items, AnswerType.NUMBER, source)
 
 
 def _check_duplicates(options: dict) -> list[tuple[str, str]]:
+    """Problems of the options every file task takes: the duplicate policy and the record filter."""
+    problems = []
     value = options.get("duplicates", "error")
     if value not in DUPLICATE_POLICIES:
-        return [("duplicates", f"'{value}' is not one of: {', '.join(DUPLICATE_POLICIES)}")]
-    return []
+        problems.append(("duplicates", f"'{value}' is not one of: {', '.join(DUPLICATE_POLICIES)}"))
+    where = options.get("where")
+    if where is not None and (not where or not all(isinstance(k, str) for k in where)):
+        problems.append(("where", "write it as {field: value} or {field: [values]}, e.g. {split: test}"))
+    return problems
 
 
 def _answer_type(value: str) -> AnswerType:
@@ -96,18 +109,23 @@ def _answer_type(value: str) -> AnswerType:
         raise CapgapError(f"unknown answer type '{value}'; valid: {valid}") from None
 
 
-def _jsonl(*, data: str | None = None, split: str | None = None, fields: dict | str | None = None,
-           answer_type: str = "number", duplicates: str = "error") -> Task:
+def _jsonl(*, data: str | None = None, split: str | None = None, where: dict | None = None,
+           fields: dict | str | None = None, answer_type: str = "number", duplicates: str = "error",
+           shuffle_options: bool = False, exemplars: int = 8) -> Task:
     field_map = fields if isinstance(fields, FieldMap) else FieldMap.parse(fields)
     kind = _answer_type(answer_type)  # option mistakes first: before any data is read
-    records, source = _records("jsonl", data, split, None)
-    items, source = _deduplicated(records, mapped_items(records, field_map, kind), duplicates, source)
-    return build_task("jsonl", items, kind, {**source, "fields": field_map.__dict__})
+    records, source = _records("jsonl", data, split, None, where=where)
+    items = mapped_items(records, field_map, kind, shuffle_options)
+    items, source = _deduplicated(records, items, duplicates, source)
+    shuffle = {"shuffle_options": True} if shuffle_options else {}
+    return build_task("jsonl", items, kind, {**source, "fields": field_map.__dict__, **shuffle}, exemplars)
 
 
 def _check_jsonl(options: dict) -> list[tuple[str, str]]:
     problems = [] if options.get("data") else [("data", "required: the JSON / JSONL file of the items")]
     problems += _check_duplicates(options)
+    if not 0 <= options.get("exemplars", 8) <= 8:
+        problems.append(("exemplars", f"{options['exemplars']} is out of range; must be between 0 and 8"))
     for key, parse in (("fields", FieldMap.parse), ("answer_type", _answer_type)):
         try:
             if key in options:

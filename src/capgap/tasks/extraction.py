@@ -46,10 +46,10 @@ from capgap.tasks.numbers import (
 )
 
 PIPELINES = ("strict", "flexible")
-EXTRACTION_VERSION = 2  # bump when extraction changes: stored rows of older versions are re-scored
+EXTRACTION_VERSION = 3  # bump when extraction changes: stored rows of older versions are re-scored
 
 __all__ = ["EXTRACTION_VERSION", "PIPELINES", "AnswerType", "Extracted", "canonical_gold", "extract",
-           "final_statement", "format_number", "is_correct", "normalize_string", "parse_number"]
+           "final_statement", "format_number", "hedged", "is_correct", "normalize_string", "parse_number"]
 
 
 class AnswerType(str, enum.Enum):
@@ -73,7 +73,7 @@ class _Statement:
 
 
 _APOSTROPHE = "['’]"
-_ANSWER = re.compile(r"\b(?:final\s+)?answer[\s*_]*(?:is|was|would\s+be|:|=)[\s*_]*:?", re.IGNORECASE)
+_ANSWER = re.compile(r"\b(?:final\s+)?(?:answer|ans\b\.?)[\s*_]*(?:is|was|would\s+be|:|=)[\s*_]*:?", re.IGNORECASE)
 _NEGATED = re.compile(rf"\s*(?:n{_APOSTROPHE}t\b|not\b|never\b)", re.IGNORECASE)
 _CORRECTION = re.compile(rf"\b(?:but|rather|instead)\s+(?:(?:rather|instead)\s+)?(?:it{_APOSTROPHE}s\s+|it\s+is\s+)?"
                          rf"|(?:^|[.;,!]\s*)it(?:{_APOSTROPHE}s|\s+is)\s+", re.IGNORECASE)
@@ -99,6 +99,10 @@ _FLEX_LETTER = re.compile(rf"\(\s*([A-Ha-h])\s*\)|\b({_LETTER})\)|(?:option|choi
                           rf"|\b(?!A\s+(?!is\b|and\b|or\b|because\b|since\b|as\b|was\b)[a-z])({_LETTER})\b"
                           rf"(?!{_APOSTROPHE}\w|\.\w)")
 _YESNO = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
+_EITHER = re.compile(r"(?:either|one\s+of)\b", re.IGNORECASE)
+_OR = re.compile(r"\s*,?\s*\b(?:or|and/or)\b\s*", re.IGNORECASE)
+_OR_AND = re.compile(r"\s*,?\s*\b(?:or|and/or|and)\b\s*|\s*/\s*", re.IGNORECASE)
+_REASON = re.compile(r"\b(?:because|since|as|so|which|that|given|when|if|but)\b", re.IGNORECASE)
 
 
 def _clean(text: str) -> str:
@@ -278,14 +282,46 @@ def _statements(text: str, answer_type: AnswerType) -> list[_Statement]:
     return sorted(found, key=lambda s: s.start)
 
 
-def _strict(text: str, answer_type: AnswerType) -> str | None:
-    """The answer of the last statement that states a readable one ("the answer is unclear" states none)."""
+def _alternatives(span: str, answer_type: AnswerType) -> bool:
+    """Whether a statement hedges: "either ...", or two different answers joined by "or" ("5 or 6", "(b)
+    fairgrounds or (c) movie theatre", "B and C", "yes/no"). A reason before the joint ("12, since 3 or 4")
+    ends the search: what follows it is not an alternative answer."""
+    text = _sentence(_undecorate(span, hedges=answer_type is not AnswerType.STRING))
+    if _EITHER.match(text):
+        return True
+    if answer_type is AnswerType.STRING:
+        return False
+    joints = _OR if answer_type is AnswerType.NUMBER else _OR_AND
+    read = _READERS[answer_type]
+    for m in joints.finditer(text):
+        left = text[: m.start()]
+        if _REASON.search(left) or len(left.split()) > 8:
+            return False
+        first, second = read(left, True), read(text[m.end() :], True)
+        if first is not None and second is not None and first != second:
+            return True
+    return False
+
+
+def _last_answer(text: str, answer_type: AnswerType) -> tuple[str | None, bool]:
+    """The answer of the last statement that states a readable one ("the answer is unclear" states none),
+    and whether that statement hedges (then it states no answer: a hedge is not a commitment)."""
     read = _READERS[answer_type]
     for statement in reversed(_statements(text, answer_type)):
         answer = read(statement.span, statement.leading_only)
         if answer is not None:
-            return answer
-    return None
+            hedged = _alternatives(statement.span, answer_type)
+            return (None, True) if hedged else (answer, False)
+    return None, False
+
+
+def _strict(text: str, answer_type: AnswerType) -> str | None:
+    return _last_answer(text, answer_type)[0]
+
+
+def hedged(text: str, answer_type: AnswerType) -> bool:
+    """Whether the final answer statement of `text` hedges between answers (it is then scored wrong)."""
+    return _last_answer(_clean(text), answer_type)[1]
 
 
 def _flexible(text: str, answer_type: AnswerType) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from capgap.errors import CapgapError, did_you_mean
 from capgap.tasks.arith import number_exemplars
 from capgap.tasks.base import Item, Task
+from capgap.tasks.choices import choice_letter, option_texts, shuffled, top_scored, with_options
 from capgap.tasks.extraction import AnswerType, canonical_gold
 
 Record = tuple[str, dict]  # (where: "file.jsonl line 3", record)
@@ -265,7 +266,7 @@ class FieldMap:
     answer: str = "answer"
     rationale: str | None = None
     id: str | None = None
-    options: str | None = None  # a list of options, appended to the question as (A) ... (B) ...
+    options: str | None = None  # the options (a list or a dict: see choices.py), shown as (A) ... (B) ...
 
     @classmethod
     def parse(cls, given: str | Mapping | None) -> FieldMap:
@@ -291,32 +292,55 @@ class FieldMap:
         return cls(**{role: name.strip() for role, name in given.items()})
 
 
-def _with_options(question: str, options: object, where: str) -> str:
-    if not isinstance(options, list):
-        raise CapgapError(f"{where}: the options field must be a list; fix the data or the --fields map")
-    shown = []
-    for letter, opt in zip("ABCDEFGH", options, strict=False):
-        text = re.sub(r"^\(?[A-H]\)\s*", "", str(opt).strip())
-        shown.append(f"({letter}) {text}")
-    return f"{question}\nAnswer choices: {' '.join(shown)}"
+def _text(value: object) -> str:
+    """A text field; a list of sentences (StrategyQA's facts) is joined into one text."""
+    return " ".join(str(v).strip() for v in value) if isinstance(value, list) else str(value)
 
 
-def mapped_items(records: list[Record], fields: FieldMap, answer_type: AnswerType) -> list[Item]:
+def _mapped_gold(where: str, r: dict, fields: FieldMap, answer_type: AnswerType, options: list[str] | None,
+                 hint: str) -> str:
+    raw = _field(where, r, fields.answer, hint)
+    if options is not None and answer_type is AnswerType.CHOICE:
+        return choice_letter(raw, options, where)
+    return _gold(where, top_scored(raw, where) if isinstance(raw, dict) else raw, answer_type, fields.answer)
+
+
+def mapped_items(records: list[Record], fields: FieldMap, answer_type: AnswerType,
+                 shuffle_options: bool = False) -> list[Item]:
     hint = "map the fields with --fields question=...,answer=... (config: `fields:`)"
     items = []
     for where, r in records:
         question = str(_field(where, r, fields.question, hint)).strip()
-        if fields.options:
-            question = _with_options(question, _field(where, r, fields.options, hint), where)
-        answer = _gold(where, _field(where, r, fields.answer, hint), answer_type, fields.answer)
-        rationale = str(_field(where, r, fields.rationale, hint)) if fields.rationale else None
+        options = option_texts(_field(where, r, fields.options, hint), where) if fields.options else None
+        answer = _mapped_gold(where, r, fields, answer_type, options, hint)
+        if options and shuffle_options and answer_type is AnswerType.CHOICE:
+            options, answer = shuffled(options, answer, question)
+        question = with_options(question, options) if options else question
+        rationale = _text(_field(where, r, fields.rationale, hint)) if fields.rationale else None
         item_id = str(_field(where, r, fields.id, hint)) if fields.id else stable_id("item", question)
         items.append(Item(item_id, question, answer, rationale))
     return items
 
 
-def build_task(name: str, items: list[Item], answer_type: AnswerType, source: dict) -> Task:
-    """A file-backed task; numeric tasks take few-shot exemplars from the fixed arith stream."""
+def kept_where(records: list[Record], where: dict, source: str) -> list[Record]:
+    """The records whose fields have the given values ({split: test}; a list of values keeps any of them)."""
+    wanted = {k: v if isinstance(v, list) else [v] for k, v in where.items()}
+    for key in wanted:
+        if not any(key in r for _, r in records):
+            present = ", ".join(sorted({k for _, r in records[:50] for k in r})[:12])
+            raise CapgapError(f"{source}: no record has the field '{key}' of where (fields: {present}); fix where")
+    kept = [(at, r) for at, r in records if all(r.get(k) in vs or str(r.get(k)) in map(str, vs)
+                                                for k, vs in wanted.items())]
+    if not kept:
+        seen = {k: sorted({str(r.get(k)) for _, r in records})[:6] for k in wanted}
+        raise CapgapError(f"{source}: no record matches where {where} (values found: "
+                          + "; ".join(f"{k}: {', '.join(v)}" for k, v in seen.items()) + "); fix where")
+    return kept
+
+
+def build_task(name: str, items: list[Item], answer_type: AnswerType, source: dict, shots: int = 8) -> Task:
+    """A file-backed task; numeric tasks take few-shot exemplars from the fixed arith stream, other tasks
+    keep their first `shots` items with a rationale apart as worked examples (never test items)."""
     if not items:
         raise CapgapError(f"task '{name}': the data holds no items; check the file or split")
     ids = [it.id for it in items]
@@ -327,7 +351,7 @@ def build_task(name: str, items: list[Item], answer_type: AnswerType, source: di
         exemplars = number_exemplars(8, exclude={it.question for it in items})
     else:
         # Non-numeric data gives its own worked examples: items with a rationale, kept out of the test set.
-        exemplars = [it for it in items if it.rationale][:8]
+        exemplars = [it for it in items if it.rationale][:shots]
         items = [it for it in items if it not in exemplars] if exemplars else items
     definition = {**source, "answer_type": answer_type.value, "items": items_fingerprint(items)}
     return Task(name, items, answer_type, exemplars, definition)

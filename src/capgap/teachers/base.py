@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from capgap.tasks.base import Task
-from capgap.tasks.extraction import final_statement
+from capgap.tasks.base import Item, Task
+from capgap.tasks.extraction import AnswerType, canonical_gold, final_statement, hedged
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Rationale:
     answer: str | None  # canonical answer the rationale states (strict, else flexible)
     correct: bool
     sample: int = 0  # index among the k rationales of one question
+    hedged: bool = False  # its final statement hedges between answers: scored wrong, kept out of training
 
 
 @dataclass
@@ -43,25 +45,60 @@ def normalize_question(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def normalize_rationale(text: str, task: Task, strip_prefix: str | None = None) -> tuple[str, str | None]:
+class Normalized(NamedTuple):
+    text: str  # the training target, ending "The answer is X." with X in the task's canonical form
+    answer: str | None  # the answer that text states (None: it states none, or hedges)
+    hedged: bool  # the final statement hedges between answers: scored wrong, never trained on
+
+
+def _canonical(stated: str, task: Task) -> str:
+    """X of "The answer is X" as every teacher's targets state it: 42 (not "(84 / 2)" or "$42.00"), yes / no
+    (not "True"), the option letter B (not "(b) fairgrounds"); string answers as written. An X that no
+    reader takes as an answer ("((29/2) and (30/2))") stays as written, and states no answer."""
+    if task.answer_type is AnswerType.STRING:
+        return stated
+    try:
+        return canonical_gold(stated, task.answer_type)
+    except ValueError:
+        return stated
+
+
+def normalize_rationale(text: str, task: Task, strip_prefix: str | None = None) -> Normalized:
     """A teacher's text as a training target ending "The answer is X.", and the answer it states.
 
-    Teachers phrase the end differently ("The answer is 145", "Answer: 42", "The answer is (84 / 2)."). The
-    stated answer is kept as written; only the closing phrase is made the one the evaluation prompt asks for.
-    A rationale that states an answer no reader can take as one ("The answer is ((29/2) and (30/2))") has no
-    answer (it is scored wrong): the last number of its text is used only when it states none at all. The
-    answer returned is the one the returned text states, so what is scored is what the student trains on.
+    Teachers phrase the end differently ("The answer is 145", "Answer: 42", "so ans is True", "The answer
+    is (84 / 2)."). The closing phrase becomes the one the evaluation prompt asks for and X the task's
+    canonical form of the stated answer, the same for every teacher and answer type. The last number of a
+    text is used only when it states no answer at all. A hedged final statement ("either (b) ... or (c)
+    ...") is kept as written and flagged: it states no answer. The answer returned is the one the returned
+    text states, so what is scored is what the student trains on.
     """
     text = text.strip()
     if strip_prefix and text.startswith(strip_prefix):
         text = text[len(strip_prefix) :].strip()
-    extracted = task.extract(text)
+    if hedged(text, task.answer_type):
+        return Normalized(text, None, True)
     statement = final_statement(text, task.answer_type) or final_statement(text)
     if statement:
         start, stated = statement
         body = text[:start].rstrip()
-        body = re.sub(r"(?i)\b(so|therefore|thus|hence)?,?\s*(the|final)?\s*$", "", body).rstrip()
-        text = f"{body} The answer is {stated}.".strip()
-    elif extracted.flexible is not None:
-        text = f"{text.rstrip('.')}. The answer is {extracted.flexible}."
-    return text, task.extract(text).strict
+        body = re.sub(r"(?i)\b(so|therefore|thus|hence)?,?\s*(the|final)?\s*$", "", body).rstrip(" \t\n,;:-")
+        body += "." if body and body[-1] not in ".!?" else ""
+        text = f"{body} The answer is {_canonical(stated, task)}.".strip()
+    else:
+        extracted = task.extract(text)
+        if extracted.flexible is not None:
+            text = f"{text.rstrip('.')}. The answer is {extracted.flexible}."
+    return Normalized(text, task.extract(text).strict, False)
+
+
+def scored(item: Item, normalized: Normalized, task: Task, sample: int = 0) -> Rationale:
+    """A normalised rationale of `item`, checked against its gold answer with the task's checker."""
+    correct = task.check(normalized.answer, item.answer)
+    return Rationale(item.id, normalized.text, normalized.answer, correct, sample, normalized.hedged)
+
+
+def hedge_note(rationales: list[Rationale]) -> list[str]:
+    """The teacher note on hedged rationales, when there are any."""
+    n = sum(r.hedged for r in rationales)
+    return [f"{n} rationale(s) hedge between answers (scored wrong, never trained on)"] if n else []

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from capgap.errors import CapgapError
 from capgap.tasks.base import Item, Task
+from capgap.tasks.choices import question_stem
 from capgap.tasks.files import read_json, read_records
-from capgap.teachers.base import Rationale, TeacherRationales, normalize_question, normalize_rationale
+from capgap.teachers.base import TeacherRationales, hedge_note, normalize_question, normalize_rationale, scored
 
 FILES_FIX = "fix the teacher's files (paths are relative to the study's data_dir)"
 
@@ -78,7 +79,8 @@ def imported_rationales(name: str, source: ImportSource, task: Task, pool: list[
         by_key = {it.id: it for it in pool}
         key_of = str
     else:
-        by_key = {normalize_question(it.question): it for it in pool}
+        by_key = {normalize_question(question_stem(it.question)): it for it in pool}  # releases may keep the stem
+        by_key.update({normalize_question(it.question): it for it in pool})  # ...or the options too
         key_of = normalize_question
     rationales, seen, empty, unmatched, repeated = [], set(), 0, [], 0
     for key, raw in pairs:
@@ -90,11 +92,11 @@ def imported_rationales(name: str, source: ImportSource, task: Task, pool: list[
             repeated += 1  # a second rationale for one question: the first is kept
             continue
         seen.add(item.id)
-        text, answer = normalize_rationale(raw, task, source.strip_prefix)
-        if not text:
+        normalized = normalize_rationale(raw, task, source.strip_prefix)
+        if not normalized.text:
             empty += 1  # nothing to learn from; counts as a wrong answer in the teacher's accuracy
             continue
-        rationales.append(Rationale(item.id, text, answer, task.check(answer, item.answer)))
+        rationales.append(scored(item, normalized, task))
     if not rationales:
         raise CapgapError(f"teacher '{name}': none of its {len(pairs)} rationales matched a training-pool "
                           "question; check the files, the question/id field and the task's pool")
@@ -107,4 +109,5 @@ def imported_rationales(name: str, source: ImportSource, task: Task, pool: list[
         notes.append(f"{repeated} repeated questions (the first rationale of each kept)")
     if empty:
         notes.append(f"{empty} empty rationales skipped")
+    notes += hedge_note(rationales)
     return TeacherRationales(name, rationales, len(pool), params, notes)

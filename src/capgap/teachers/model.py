@@ -16,7 +16,7 @@ from capgap.models.precision import Precision
 from capgap.models.sources import resolve
 from capgap.store import Store
 from capgap.tasks.base import Task
-from capgap.teachers.base import Rationale, TeacherRationales, normalize_rationale
+from capgap.teachers.base import TeacherRationales, hedge_note, normalize_rationale, scored
 
 
 def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dtype: str = "auto",
@@ -31,10 +31,10 @@ def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dt
                           batch_size=batch_size, progress=progress)
         eval_keys.append(result.eval_key)
         for item, row in zip(pool_task.items, result.rows, strict=True):
-            text, answer = normalize_rationale(row["generation"], pool_task)
-            if text:
-                rationales.append(Rationale(item.id, text, answer, pool_task.check(answer, item.answer), sample))
+            normalized = normalize_rationale(row["generation"], pool_task)
+            if normalized.text:
+                rationales.append(scored(item, normalized, pool_task, sample))
     params = int(config.params) if config.params else count_parameters(resolve(config.model))
     notes = [f"{config.samples} sample(s) per question at temperature {config.temperature}",
-             f"generations in evaluations {', '.join(eval_keys)}"]
+             f"generations in evaluations {', '.join(eval_keys)}", *hedge_note(rationales)]
     return TeacherRationales(config.name, rationales, len(pool_task.items), params, notes)

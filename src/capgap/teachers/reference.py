@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from capgap.errors import CapgapError
 from capgap.tasks.base import Item, Task
-from capgap.teachers.base import Rationale, TeacherRationales, normalize_rationale
+from capgap.teachers.base import TeacherRationales, hedge_note, normalize_rationale, scored
 
 
 def reference_rationales(name: str, task: Task, pool: list[Item]) -> TeacherRationales:
@@ -12,9 +12,8 @@ def reference_rationales(name: str, task: Task, pool: list[Item]) -> TeacherRati
     for item in pool:
         if not item.rationale:
             continue
-        text, answer = normalize_rationale(item.rationale, task)
-        rationales.append(Rationale(item.id, text, answer, task.check(answer, item.answer)))
+        rationales.append(scored(item, normalize_rationale(item.rationale, task), task))
     if not rationales:
         raise CapgapError(f"teacher '{name}' (kind reference): task '{task.name}' has no gold rationales in its "
                           "training pool; use a model or imported teacher")
-    return TeacherRationales(name, rationales, len(pool))
+    return TeacherRationales(name, rationales, len(pool), notes=hedge_note(rationales))
