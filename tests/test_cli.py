@@ -64,7 +64,7 @@ def test_bad_input_is_one_line_and_keeps_the_store(tiny_model, filled_store, tmp
         (["--model", str(tiny_model), "--task", "arith", "--batch-size", "0"],
          "--batch-size: 0 is out of range; must be between 1 and 4096"),
         (["--model", str(tiny_model), "--task", "svamp", "--n", "4"],
-         "--n does not apply to task 'svamp' (its options: data, split, duplicates)"),
+         "--n does not apply to task 'svamp' (its options: data, split, where, duplicates)"),
         (["--model", str(tiny_model), "--task", "arith", "--data", "x.json"], "--data does not apply to task 'arith'"),
         (["--model", str(tiny_model), "--task", "jsonl", "--data", "x.json", "--answer-type", "colour"],
          "unknown answer type 'colour'"),

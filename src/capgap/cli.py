@@ -146,8 +146,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _quiet_transformers()
     resolve(args.model)  # a bad model name fails here, before any data is read
     task = load_task(args.task, **given).limited(args.limit)
-    if args.data and args.split and Path(args.data).exists():
-        print(f"note: --split {args.split} is ignored for a local file", file=sys.stderr)
     prompt = PromptConfig(style=args.prompt, shots=args.shots, chat=args.chat)
     with Store(args.store) as store:
         result = evaluate(args.model, task, store, prompt=prompt,

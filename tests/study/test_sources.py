@@ -48,7 +48,8 @@ def test_a_published_train_file_and_test_file_make_the_pool_and_the_test_split(t
     assert all(it.question.startswith("train") for it in st.pool + st.test.exemplars)
     assert all(it.question.startswith("test") for it in st.test.items)
     assert st.task.definition["pool"]["file"] == "train.jsonl" and st.task.definition["test"]["file"] == "test.jsonl"
-    assert st.test.definition == st.task.definition  # evaluations are keyed by both sources
+    one_file = _prepared(tmp_path, _task(tmp_path, {"first": 10}, {"rest": True}, data="train.jsonl"))
+    assert st.test.definition != one_file.test.definition  # the test file's items key its evaluations
 
 
 def test_one_file_split_by_a_field(tmp_path):
@@ -65,6 +66,14 @@ def test_a_where_that_selects_nothing_names_the_values_it_found(tmp_path):
     task = _task(tmp_path, {"where": {"split": "train"}}, {"where": {"split": "test"}}, data="all.jsonl")
     with pytest.raises(CapgapError, match=r"all.jsonl: no record matches where \{'split': 'test'\} \(values found: "
                                           r"split: train\); fix where"):
+        _prepared(tmp_path, task)
+
+
+def test_a_hub_split_name_on_a_local_file_is_refused_with_the_fix(tmp_path):
+    _jsonl(tmp_path / "all.jsonl", _records("train", 20, "train") + _records("test", 7, "test"))
+    task = _task(tmp_path, {"split": "train"}, {"split": "test"}, data="all.jsonl")
+    with pytest.raises(CapgapError, match=r"split 'train' names a Hub dataset split, but .*all.jsonl is a local "
+                                          r"file; select its records with where: \{FIELD: train\} instead"):
         _prepared(tmp_path, task)
 
 

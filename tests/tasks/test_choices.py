@@ -16,6 +16,7 @@ TEXTS = ["fairgrounds", "movie theatre", "shop"]
 @pytest.mark.parametrize("options", [
     TEXTS,
     ["A)fairgrounds", "B) movie theatre", "(C) shop"],
+    ["A. fairgrounds", "B: movie theatre", "C) shop"],
     {"A": "fairgrounds", "C": "shop", "B": "movie theatre"},
     {"label": ["A", "B", "C"], "text": TEXTS},
     {"fairgrounds": 0, "movie theatre": 1, "shop": 0},
@@ -37,6 +38,7 @@ def test_a_gold_given_as_letter_index_text_or_scores_becomes_the_letter(gold, le
     (3, TEXTS, "r1: gold 3 is neither"),
     ("D", TEXTS, "r1: gold 'D' is neither"),
     ({"a": 1, "b": 1}, TEXTS, "r1: 2 options share the top score 1"),
+    (2, ["1", "2", "3"], "r1: gold 2 is ambiguous: the 0-based index of option C and the text of option B"),
 ])
 def test_a_gold_that_names_no_option_is_one_line_naming_the_record(gold, options, message):
     with pytest.raises(CapgapError, match=message):
@@ -46,6 +48,8 @@ def test_a_gold_that_names_no_option_is_one_line_naming_the_record(gold, options
 @pytest.mark.parametrize(("options", "message"), [
     ("fairgrounds", "cannot read the options field"), (["only one"], "1 options; a choice task takes 2 to 8"),
     ({"x": "y", "z": "w"}, "cannot read the options field"),
+    ({"A": "x", "C": "y"}, "cannot read the options field"),  # a gap in the letters would move the gold
+    ({"label": ["A", "B"], "text": ["x", "y", "z"]}, "the options' label and text lists differ in length"),
 ])
 def test_unreadable_options_are_one_line(options, message):
     with pytest.raises(CapgapError, match=message):
@@ -70,6 +74,21 @@ def test_golds_as_text_and_as_index_load_from_a_file_and_name_the_line_when_wron
     with pytest.raises(CapgapError, match=r"bad.jsonl line 1: gold 'c' is neither"):
         load_task("jsonl", data=bad, fields={"question": "q", "answer": "a", "options": "choices"},
                   answer_type="choice")
+
+
+def test_labels_that_are_not_letters_map_the_gold_by_label(tmp_path):
+    arc = {"label": ["1", "2", "3", "4"], "text": ["rain", "snow", "sun", "fog"]}
+    data = _write(tmp_path / "arc.jsonl", [{"q": "What melts?", "choices": arc, "a": "2"}])
+    task = load_task("jsonl", data=data, fields={"question": "q", "answer": "a", "options": "choices"},
+                     answer_type="choice")
+    assert task.items[0].answer == "B"  # label "2" is the second option, not index 2
+
+
+def test_shuffled_options_refuse_rationales_that_name_the_old_letters(tmp_path):
+    data = _write(tmp_path / "mc.jsonl", [{"q": "x?", "o": ["a", "b"], "a": "A", "r": "So A. The answer is A."}])
+    with pytest.raises(CapgapError, match="shuffle_options gives the options new letters, but the rationale field"):
+        load_task("jsonl", data=data, fields={"question": "q", "answer": "a", "options": "o", "rationale": "r"},
+                  answer_type="choice", shuffle_options=True)
 
 
 def test_yes_no_golds_as_booleans_or_scores(tmp_path):

@@ -85,6 +85,9 @@ def test_every_answer_type_is_stated_in_one_canonical_form(kind, raw, text, answ
     (AnswerType.CHOICE, "The answer is B or C."),
     (AnswerType.YESNO, "It depends. The answer is yes or no."),
     (AnswerType.NUMBER, "About half. The answer is 5 or 6."),
+    (AnswerType.NUMBER, "The answer is 5 or maybe 6."),
+    (AnswerType.CHOICE, "Hard to say. The answer is probably B or C."),
+    (AnswerType.CHOICE, "The answer is (B) (or possibly (C))."),
 ])
 def test_a_hedged_statement_is_scored_wrong_and_never_trained_on(kind, raw):
     gold = {AnswerType.CHOICE: "B", AnswerType.YESNO: "yes", AnswerType.NUMBER: "5"}[kind]
@@ -102,8 +105,14 @@ def test_committed_statements_are_not_hedges():
     task, _ = _typed(AnswerType.NUMBER, "12")
     for raw in ("3 x 4. The answer is 12, since 3 or 4 alone is too small.", "The answer is 12 (or 12.0)."):
         assert normalize_rationale(raw, task)[1:] == ("12", False)
+    for raw in ("The answer is 15 minutes, or 0.25 hours.", "The answer is 15 or 15.0."):
+        assert normalize_rationale(raw, _typed(AnswerType.NUMBER, "15")[0])[1:] == ("15", False)
     task, _ = _typed(AnswerType.YESNO, "no")
-    assert normalize_rationale("The answer is no, and that settles it.", task)[1:] == ("no", False)
+    for raw in ("The answer is no, and that settles it.", "The answer is no, and yes-men would disagree."):
+        assert normalize_rationale(raw, task)[1:] == ("no", False)
+    task, _ = _typed(AnswerType.CHOICE, "D")
+    for raw in ("The answer is (D) 5 km/h.", "The answer is (D) both A and B.", "The answer is D: none of A, B or C."):
+        assert normalize_rationale(raw, task)[1:] == ("D", False)
 
 
 def test_reference_teacher_and_mismatched_files(tmp_path):

@@ -79,7 +79,7 @@ class SplitConfig:
     split: str | None = knob(None, "the Hub split this split reads (e.g. train, test), in place of the task's")
     where: dict | None = knob(None, "keep only the records whose fields have these values, e.g. {split: test} "
                                     "(a list of values keeps any of them)")
-    fields: dict | str | None = knob(None, "this split's own field mapping, for a split read from a release "
+    fields: dict | None = knob(None, "this split's own field mapping, for a split read from a release "
                                            "that names its fields otherwise (jsonl tasks)")
     first: int | None = knob(None, "take the first N items of the task (in the data's order)", min=1)
     match_file: str | None = knob(None, "take the items whose question appears in this file (JSON/JSONL)")

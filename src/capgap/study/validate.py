@@ -8,6 +8,8 @@ and accuracy on the pool, the cells, and the work they take.
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from capgap.models import resolve
 from capgap.study.data import StudyTask, prepare_task
 from capgap.study.teachers import gather
 from capgap.tasks import AnswerType
+from capgap.tasks.choices import OPTIONS_MARK
 from capgap.teachers import TeacherRationales
 
 
@@ -105,7 +108,8 @@ def _skew(st: StudyTask) -> list[str]:
         return []
     letter, n = Counter(it.answer for it in st.test.items).most_common(1)[0]
     share = n / len(st.test.items)
-    if share < 0.5:
+    k = max(len(re.findall(r"\([A-H]\) ", it.question.split(OPTIONS_MARK)[-1])) for it in st.test.items[:50])
+    if share < max(0.5, 2 / max(k, 1)) or "shuffle_options" in json.dumps(st.task.definition):
         return []
     return [f"  warning: the gold is ({letter}) for {n} of {len(st.test.items)} test items, so answering ({letter}) "
             f"every time scores {100 * share:.0f}%; set the task option shuffle_options: true"]

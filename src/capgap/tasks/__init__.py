@@ -63,6 +63,9 @@ def _records(name: str, data: str | None, split: str | None, hub: str | None, co
         split = split or "test"
         records, described = load_hub_records(source, config, split), {"hub": source, "split": split}
     else:
+        if split is not None:
+            raise CapgapError(f"split '{split}' names a Hub dataset split, but {source} is a local file; select its "
+                              f"records with where: {{FIELD: {split}}} instead")
         records, described = read_records(path), {"file": path.name}
     if where:
         records, described = kept_where(records, where, source), {**described, "where": where}

@@ -21,7 +21,7 @@ from capgap.errors import CapgapError
 from capgap.tasks.extraction import normalize_string
 
 LETTERS = "ABCDEFGH"  # the letters the choice reader takes
-_WRITTEN_LETTER = re.compile(r"^\(?([A-Ha-h])\)\s*")
+_WRITTEN_LETTER = re.compile(r"^\(?([A-Ha-h])\)\s*|^([A-H])[.:]\s+")
 _GOLD_LETTER = re.compile(r"^\(?([A-Ha-h])\)?\.?$")
 SHAPES = "a list of texts, {letter: text}, {label: [...], text: [...]} or {text: score}"
 
@@ -31,19 +31,25 @@ def _is_score(value: object) -> bool:
 
 
 def _letter_dict(options: dict) -> list[str] | None:
-    if all(isinstance(k, str) and _GOLD_LETTER.match(k) for k in options):
-        return [str(options[k]) for k in sorted(options, key=lambda k: _GOLD_LETTER.match(k).group(1).upper())]
-    return None
+    """{letter: text} options; their letters must be A, B, C... without gaps (else the gold would move)."""
+    if not all(isinstance(k, str) and _GOLD_LETTER.match(k) for k in options):
+        return None
+    ordered = sorted(options, key=lambda k: _GOLD_LETTER.match(k).group(1).upper())
+    if "".join(_GOLD_LETTER.match(k).group(1).upper() for k in ordered) != LETTERS[: len(ordered)]:
+        return None
+    return [str(options[k]) for k in ordered]
 
 
 def option_texts(value: object, where: str) -> list[str]:
     """The option texts of a record, in the order they are lettered A, B, C..."""
     if isinstance(value, list):
-        texts = [_WRITTEN_LETTER.sub("", str(v).strip()) for v in value]
+        texts = [_WRITTEN_LETTER.sub("", str(v).strip()) for v in value if v is not None]
     elif isinstance(value, dict) and value and all(_is_score(v) for v in value.values()):
         texts = [str(k) for k in value]
     elif isinstance(value, dict) and isinstance(value.get("text"), list):
         texts = [str(t) for t in value["text"]]
+        if len(option_labels(value) or texts) != len(texts):
+            raise CapgapError(f"{where}: the options' label and text lists differ in length; fix the record")
     elif isinstance(value, dict) and value and _letter_dict(value) is not None:
         texts = _letter_dict(value)
     else:
@@ -51,6 +57,13 @@ def option_texts(value: object, where: str) -> list[str]:
     if not 2 <= len(texts) <= len(LETTERS):
         raise CapgapError(f"{where}: {len(texts)} options; a choice task takes 2 to {len(LETTERS)}")
     return [t.strip() for t in texts]
+
+
+def option_labels(value: object) -> list[str] | None:
+    """The labels of {label: [...], text: [...]} options ("A".."E", or "1".."4" as ARC writes them)."""
+    if isinstance(value, dict) and isinstance(value.get("label"), list):
+        return [str(label).strip() for label in value["label"]]
+    return None
 
 
 def top_scored(value: dict, where: str) -> str:
@@ -66,18 +79,25 @@ def top_scored(value: dict, where: str) -> str:
     return str(top[0])
 
 
-def choice_letter(raw: object, texts: list[str], where: str) -> str:
-    """The letter of the gold option, from a letter, a 0-based index, the option's text or a score dict."""
+def choice_letter(raw: object, texts: list[str], where: str, labels: list[str] | None = None) -> str:
+    """The letter of the gold option, from its label, a letter, a 0-based index, the option's text or a
+    score dict. An integer that is also another option's text is ambiguous: an error, not a guess."""
     if isinstance(raw, dict):
         raw = top_scored(raw, where)
+    if labels and str(raw).strip() in labels:
+        return LETTERS[labels.index(str(raw).strip())]
+    folded = [normalize_string(t) for t in texts]
     if _is_score(raw) and float(raw).is_integer():
         index = int(raw)
+        if normalize_string(str(index)) in folded and folded.index(normalize_string(str(index))) != index:
+            raise CapgapError(f"{where}: gold {raw!r} is ambiguous: the 0-based index of option "
+                              f"{LETTERS[index] if 0 <= index < len(texts) else '-'} and the text of option "
+                              f"{LETTERS[folded.index(normalize_string(str(index)))]}; give the gold as a letter")
     else:
         text = str(raw).strip()
         letter = _GOLD_LETTER.match(text)
         if letter and LETTERS.index(letter.group(1).upper()) < len(texts):
             return letter.group(1).upper()
-        folded = [normalize_string(t) for t in texts]
         if normalize_string(text) in folded:
             return LETTERS[folded.index(normalize_string(text))]
         index = int(text) if text.isdigit() else -1

@@ -100,9 +100,14 @@ _FLEX_LETTER = re.compile(rf"\(\s*([A-Ha-h])\s*\)|\b({_LETTER})\)|(?:option|choi
                           rf"(?!{_APOSTROPHE}\w|\.\w)")
 _YESNO = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
 _EITHER = re.compile(r"(?:either|one\s+of)\b", re.IGNORECASE)
-_OR = re.compile(r"\s*,?\s*\b(?:or|and/or)\b\s*", re.IGNORECASE)
-_OR_AND = re.compile(r"\s*,?\s*\b(?:or|and/or|and)\b\s*|\s*/\s*", re.IGNORECASE)
-_REASON = re.compile(r"\b(?:because|since|as|so|which|that|given|when|if|but)\b", re.IGNORECASE)
+_MAYBE = re.compile(r"^(?:\(?\s*)?(?:probably|likely|possibly|perhaps|maybe)\s+", re.IGNORECASE)
+_OR = re.compile(r"\s*,?\s*\(?\b(?:or|and/or)\b\s*", re.IGNORECASE)
+_OR_SLASH = re.compile(r"\s*,?\s*\b(?:or|and/or)\b\s*|\s*/\s*", re.IGNORECASE)
+_REASON = re.compile(r"\b(?:because|since|as|so|which|that|given|when|if|but|none|all|both|neither|of)\b",
+                     re.IGNORECASE)
+_PLAIN = r"\$?-?\d[\d,]*(?:\.\d+)?"
+_NUMBER_OR = re.compile(rf"({_PLAIN})\s*([A-Za-z]+)?\s*,?\s*or\s+(?:maybe\s+|possibly\s+|perhaps\s+)?({_PLAIN})"
+                        r"\s*(?:\2)?\s*[.!]?\s*$", re.IGNORECASE)
 
 
 def _clean(text: str) -> str:
@@ -284,20 +289,24 @@ def _statements(text: str, answer_type: AnswerType) -> list[_Statement]:
 
 def _alternatives(span: str, answer_type: AnswerType) -> bool:
     """Whether a statement hedges: "either ...", or two different answers joined by "or" ("5 or 6", "(b)
-    fairgrounds or (c) movie theatre", "B and C", "yes/no"). A reason before the joint ("12, since 3 or 4")
-    ends the search: what follows it is not an alternative answer."""
+    fairgrounds or (c) movie theatre", "probably B or C", "yes or no", "yes/no"). Restatements are not
+    hedges: "12, since 3 or 4", "(D) both A and B", "(E) none of A, B or C", "15 minutes, or 0.25 hours"."""
     text = _sentence(_undecorate(span, hedges=answer_type is not AnswerType.STRING))
+    text = _MAYBE.sub("", text)
     if _EITHER.match(text):
         return True
+    if answer_type is AnswerType.NUMBER:
+        m = _NUMBER_OR.match(text)
+        return bool(m) and to_fraction(m.group(1).replace(",", "")) != to_fraction(m.group(3).replace(",", ""))
     if answer_type is AnswerType.STRING:
         return False
-    joints = _OR if answer_type is AnswerType.NUMBER else _OR_AND
     read = _READERS[answer_type]
-    for m in joints.finditer(text):
+    joint = _OR_SLASH if answer_type is AnswerType.YESNO else _OR
+    for m in joint.finditer(text):
         left = text[: m.start()]
         if _REASON.search(left) or len(left.split()) > 8:
             return False
-        first, second = read(left, True), read(text[m.end() :], True)
+        first, second = read(left, True), read(_MAYBE.sub("", text[m.end() :]), True)
         if first is not None and second is not None and first != second:
             return True
     return False

@@ -15,7 +15,7 @@ from pathlib import Path
 from capgap.errors import CapgapError, did_you_mean
 from capgap.tasks.arith import number_exemplars
 from capgap.tasks.base import Item, Task
-from capgap.tasks.choices import choice_letter, option_texts, shuffled, top_scored, with_options
+from capgap.tasks.choices import choice_letter, option_labels, option_texts, shuffled, top_scored, with_options
 from capgap.tasks.extraction import AnswerType, canonical_gold
 
 Record = tuple[str, dict]  # (where: "file.jsonl line 3", record)
@@ -301,13 +301,16 @@ def _mapped_gold(where: str, r: dict, fields: FieldMap, answer_type: AnswerType,
                  hint: str) -> str:
     raw = _field(where, r, fields.answer, hint)
     if options is not None and answer_type is AnswerType.CHOICE:
-        return choice_letter(raw, options, where)
+        return choice_letter(raw, options, where, option_labels(r[fields.options]))
     return _gold(where, top_scored(raw, where) if isinstance(raw, dict) else raw, answer_type, fields.answer)
 
 
 def mapped_items(records: list[Record], fields: FieldMap, answer_type: AnswerType,
                  shuffle_options: bool = False) -> list[Item]:
     hint = "map the fields with --fields question=...,answer=... (config: `fields:`)"
+    if shuffle_options and fields.rationale:
+        raise CapgapError("shuffle_options gives the options new letters, but the rationale field names the old "
+                          "ones; leave out the rationale field or shuffle_options")
     items = []
     for where, r in records:
         question = str(_field(where, r, fields.question, hint)).strip()
@@ -329,8 +332,7 @@ def kept_where(records: list[Record], where: dict, source: str) -> list[Record]:
         if not any(key in r for _, r in records):
             present = ", ".join(sorted({k for _, r in records[:50] for k in r})[:12])
             raise CapgapError(f"{source}: no record has the field '{key}' of where (fields: {present}); fix where")
-    kept = [(at, r) for at, r in records if all(r.get(k) in vs or str(r.get(k)) in map(str, vs)
-                                                for k, vs in wanted.items())]
+    kept = [(at, r) for at, r in records if all(str(r.get(k)) in map(str, vs) for k, vs in wanted.items())]
     if not kept:
         seen = {k: sorted({str(r.get(k)) for _, r in records})[:6] for k in wanted}
         raise CapgapError(f"{source}: no record matches where {where} (values found: "

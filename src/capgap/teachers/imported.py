@@ -9,6 +9,7 @@ Rationales join the pool by normalised question text (or by id), and are checked
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,13 +75,18 @@ def _record_pairs(source: ImportSource, data_dir: Path | None) -> list[tuple[str
 
 def imported_rationales(name: str, source: ImportSource, task: Task, pool: list[Item],
                         data_dir: Path | None = None, params: int | None = None) -> TeacherRationales:
+    definition = task.definition.get("pool", task.definition)
+    if definition.get("shuffle_options"):
+        raise CapgapError(f"teacher '{name}': shuffle_options gives the task's options new letters, but imported "
+                          "rationales name the release's letters; leave out shuffle_options")
     pairs = _aligned_pairs(source, data_dir) if source.questions_file else _record_pairs(source, data_dir)
     if source.id_field:
         by_key = {it.id: it for it in pool}
         key_of = str
     else:
-        by_key = {normalize_question(question_stem(it.question)): it for it in pool}  # releases may keep the stem
-        by_key.update({normalize_question(it.question): it for it in pool})  # ...or the options too
+        stems = Counter(normalize_question(question_stem(it.question)) for it in pool)
+        by_key = {key: it for it in pool if stems[key := normalize_question(question_stem(it.question))] == 1}
+        by_key.update({normalize_question(it.question): it for it in pool})  # releases keep the stem, or not
         key_of = normalize_question
     rationales, seen, empty, unmatched, repeated = [], set(), 0, [], 0
     for key, raw in pairs:
