@@ -27,8 +27,7 @@ class StudyTask:
     @property
     def duplicates_dropped(self) -> int:
         """Records the duplicate policy dropped, over the task's sources."""
-        d = self.task.definition
-        return sum(part.get("duplicates_dropped", 0) for part in (d.get("pool", d), d.get("test", {})))
+        return sum(part.get("duplicates_dropped", 0) for part in self.task.sources())
 
 
 def data_path(path: str, data_dir: str | None) -> str:

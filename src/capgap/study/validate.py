@@ -8,8 +8,6 @@ and accuracy on the pool, the cells, and the work they take.
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +18,7 @@ from capgap.models import resolve
 from capgap.study.data import StudyTask, prepare_task
 from capgap.study.teachers import gather
 from capgap.tasks import AnswerType
-from capgap.tasks.choices import OPTIONS_MARK
+from capgap.tasks.choices import option_count
 from capgap.teachers import TeacherRationales
 
 
@@ -108,8 +106,8 @@ def _skew(st: StudyTask) -> list[str]:
         return []
     letter, n = Counter(it.answer for it in st.test.items).most_common(1)[0]
     share = n / len(st.test.items)
-    k = max(len(re.findall(r"\([A-H]\) ", it.question.split(OPTIONS_MARK)[-1])) for it in st.test.items[:50])
-    if share < max(0.5, 2 / max(k, 1)) or "shuffle_options" in json.dumps(st.task.definition):
+    k = max(option_count(it.question) for it in st.test.items[:50])
+    if share < max(0.5, 2 / max(k, 1)) or any(s.get("shuffle_options") for s in st.task.sources()):
         return []
     return [f"  warning: the gold is ({letter}) for {n} of {len(st.test.items)} test items, so answering ({letter}) "
             f"every time scores {100 * share:.0f}%; set the task option shuffle_options: true"]
@@ -117,13 +115,13 @@ def _skew(st: StudyTask) -> list[str]:
 
 def _work_lines(config: StudyConfig, tasks: list[StudyTask]) -> list[str]:
     """The cells and an upper bound of the work they take, in runs and tokens (what a run costs)."""
-    cells = len(tasks) * len(config.students) * len(config.teachers) * len(config.protocols) * len(config.seeds)
+    per_task = len(config.students) * len(config.teachers) * len(config.protocols) * len(config.seeds)
+    cells = len(tasks) * per_task
     t, ev = config.training, config.evaluation
     budget = f"{t.steps} optimizer steps" if t.epochs is None else f"{t.epochs} epoch(s)"
     n_test = sum(len(st.test.items) for st in tasks)
     baselines = len(config.students) * len(tasks)
-    per_cell_test = n_test * len(config.students) * len(config.teachers) * len(config.protocols) * len(config.seeds)
-    eval_tokens = (n_test * len(config.students) + per_cell_test) * ev.max_new_tokens
+    eval_tokens = n_test * (len(config.students) + per_task) * ev.max_new_tokens  # baselines + post-distillation
     teacher_tokens = sum(x.samples * x.max_new_tokens * len(st.pool) for x in config.teachers if x.kind == "model"
                          for st in tasks)
     lines = [f"cells: {cells} = {len(tasks)} task(s) x {len(config.students)} student(s) x "

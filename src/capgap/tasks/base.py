@@ -44,6 +44,11 @@ class Task:
     def check(self, extracted: str | None, gold: str) -> bool:
         return is_correct(extracted, gold, self.answer_type)
 
+    def sources(self) -> list[dict]:
+        """The source definitions behind the task: one, or a study's separate pool and test sources."""
+        d = self.definition
+        return [d["pool"], d["test"]] if "pool" in d and "test" in d else [d]
+
     def limited(self, limit: int | None) -> Task:
         """The first `limit` items (the file's order, so `--limit 50` is a prefix of `--limit 100`)."""
         if limit is None:

@@ -50,8 +50,8 @@ def option_texts(value: object, where: str) -> list[str]:
         texts = [str(t) for t in value["text"]]
         if len(option_labels(value) or texts) != len(texts):
             raise CapgapError(f"{where}: the options' label and text lists differ in length; fix the record")
-    elif isinstance(value, dict) and value and _letter_dict(value) is not None:
-        texts = _letter_dict(value)
+    elif isinstance(value, dict) and value and (lettered := _letter_dict(value)) is not None:
+        texts = lettered
     else:
         raise CapgapError(f"{where}: cannot read the options field ({type(value).__name__}); write it as {SHAPES}")
     if not 2 <= len(texts) <= len(LETTERS):
@@ -121,6 +121,12 @@ OPTIONS_MARK = "\nAnswer choices: "
 def with_options(question: str, texts: list[str]) -> str:
     """The question as the model sees it: the options lettered after it."""
     return f"{question}{OPTIONS_MARK}{' '.join(f'({LETTERS[i]}) {t}' for i, t in enumerate(texts))}"
+
+
+def option_count(question: str) -> int:
+    """How many lettered options `with_options` put after the question (0 for a question without)."""
+    _, mark, shown = question.partition(OPTIONS_MARK)
+    return len(re.findall(r"\([A-H]\) ", shown)) if mark else 0
 
 
 def question_stem(question: str) -> str:

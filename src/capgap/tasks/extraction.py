@@ -100,13 +100,14 @@ _FLEX_LETTER = re.compile(rf"\(\s*([A-Ha-h])\s*\)|\b({_LETTER})\)|(?:option|choi
                           rf"(?!{_APOSTROPHE}\w|\.\w)")
 _YESNO = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
 _EITHER = re.compile(r"(?:either|one\s+of)\b", re.IGNORECASE)
-_MAYBE = re.compile(r"^(?:\(?\s*)?(?:probably|likely|possibly|perhaps|maybe)\s+", re.IGNORECASE)
+_HEDGE_WORDS = r"(?:probably|likely|possibly|perhaps|maybe)\s+"
+_MAYBE = re.compile(rf"^(?:\(?\s*)?{_HEDGE_WORDS}", re.IGNORECASE)
 _OR = re.compile(r"\s*,?\s*\(?\b(?:or|and/or)\b\s*", re.IGNORECASE)
 _OR_SLASH = re.compile(r"\s*,?\s*\b(?:or|and/or)\b\s*|\s*/\s*", re.IGNORECASE)
 _REASON = re.compile(r"\b(?:because|since|as|so|which|that|given|when|if|but|none|all|both|neither|of)\b",
                      re.IGNORECASE)
 _PLAIN = r"\$?-?\d[\d,]*(?:\.\d+)?"
-_NUMBER_OR = re.compile(rf"({_PLAIN})\s*([A-Za-z]+)?\s*,?\s*or\s+(?:maybe\s+|possibly\s+|perhaps\s+)?({_PLAIN})"
+_NUMBER_OR = re.compile(rf"({_PLAIN})\s*([A-Za-z]+)?\s*,?\s*or\s+(?:{_HEDGE_WORDS})?({_PLAIN})"
                         r"\s*(?:\2)?\s*[.!]?\s*$", re.IGNORECASE)
 
 

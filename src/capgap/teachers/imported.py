@@ -75,8 +75,7 @@ def _record_pairs(source: ImportSource, data_dir: Path | None) -> list[tuple[str
 
 def imported_rationales(name: str, source: ImportSource, task: Task, pool: list[Item],
                         data_dir: Path | None = None, params: int | None = None) -> TeacherRationales:
-    definition = task.definition.get("pool", task.definition)
-    if definition.get("shuffle_options"):
+    if any(source.get("shuffle_options") for source in task.sources()):
         raise CapgapError(f"teacher '{name}': shuffle_options gives the task's options new letters, but imported "
                           "rationales name the release's letters; leave out shuffle_options")
     pairs = _aligned_pairs(source, data_dir) if source.questions_file else _record_pairs(source, data_dir)
