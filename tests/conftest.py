@@ -33,8 +33,9 @@ def _capgap_cache(tmp_path_factory):
     os.environ["CAPGAP_CACHE_DIR"] = str(tmp_path_factory.mktemp("capgap-cache"))
 
 
-def build_tiny_model(directory: Path, *, seed: int = 0, chat: bool = True) -> Path:
-    """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer trained on arith text."""
+def build_tiny_model(directory: Path, *, seed: int = 0, chat: bool = True, init_std: float = 0.02) -> Path:
+    """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer trained on arith text (a larger
+    `init_std`: replies that differ from prompt to prompt)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -56,7 +57,8 @@ def build_tiny_model(directory: Path, *, seed: int = 0, chat: bool = True) -> Pa
     config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                          eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
-                         bos_token_id=fast.bos_token_id, tie_word_embeddings=True)
+                         bos_token_id=fast.bos_token_id, tie_word_embeddings=True,
+                         initializer_range=init_std)
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(directory)
     fast.save_pretrained(directory)

@@ -96,7 +96,7 @@ def test_plain_prompts_and_few_shot_exemplars(tiny_plain_model, tmp_path):
 
 
 def test_stop_strings_are_cut():
-    assert generation._cut("The answer is 4.\n\nQuestion: next", ("\n\nQuestion:",)) == "The answer is 4."
+    assert generation.cut_at_stops("The answer is 4.\n\nQuestion: next", ("\n\nQuestion:",)) == "The answer is 4."
 
 
 def test_rows_from_an_older_extraction_are_rescored_not_regenerated(tiny_model, tmp_path, monkeypatch):

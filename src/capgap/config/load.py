@@ -124,11 +124,11 @@ def build(cls, data, path: str, problems: Problems):
     values = {}
     for f in fields(cls):
         where = f"{path}.{f.name}" if path else f.name
-        hint, _ = _unwrap_optional(hints[f.name])
+        hint, optional = _unwrap_optional(hints[f.name])
         if f.name not in data:
             if f.metadata.get("required"):
                 problems.add(where, f"required: {f.metadata['help']}")
-            if is_dataclass(hint):
+            if is_dataclass(hint) and not optional:  # a section typed `X | None` stays None when not given
                 values[f.name] = build(hint, {}, where, problems)
             continue
         value = _convert(hints[f.name], data[f.name], where, problems, LIST_ITEM_TYPES.get((cls.__name__, f.name)))
@@ -190,6 +190,8 @@ def _check_task(task: TaskConfig, path: str, problems: Problems) -> None:
 def _check_teacher(t: TeacherConfig, path: str, problems: Problems) -> None:
     if t.kind == "model" and not t.model:
         problems.add(f"{path}.model", "required for a model teacher: the model to generate rationales with")
+    if t.kind == "model" and t.backend == "openai" and t.endpoint is None:
+        problems.add(f"{path}.endpoint", "required with backend openai: the server's base_url (and api_key_env)")
     if t.kind == "imported" and not t.files:
         problems.add(f"{path}.files", "required for an imported teacher: its rationale files")
     if t.kind == "model" and t.temperature == 0 and t.samples > 1:

@@ -13,8 +13,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from capgap.models.backends import BACKENDS
+
 # (discriminating field, the values under which a field applies, who takes it: "only model teachers take X")
 MODEL_TEACHERS = ("kind", ("model",), "model teachers")
+OPENAI_TEACHERS = ("backend", ("openai",), "teachers on the openai backend")
 IMPORTED_TEACHERS = ("kind", ("imported",), "imported teachers")
 FEW_SHOT_PROMPTS = ("style", ("few-shot-cot",), "few-shot-cot prompts")
 LORA_RUNS = ("method", ("lora",), "LoRA runs")
@@ -116,6 +119,22 @@ class PromptSection:
     chat: str = knob("auto", "use the model's chat template: auto, on, off", ("auto", "on", "off"))
 
 
+ENV_NAME = (r"[A-Za-z_][A-Za-z0-9_]*", "the name of an environment variable (the key itself never goes in a config)")
+
+
+@dataclass
+class EndpointSection:
+    base_url: str = knob(required=True, help="the server's OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
+                                             "(vLLM serve, transformers serve, llama.cpp server, a hosted API)")
+    api_key_env: str | None = knob(None, "environment variable holding the API key (none for a local server)",
+                                   pattern=ENV_NAME)
+    concurrency: int = knob(8, "requests in flight at once (more: faster until the server queues them)", min=1,
+                            max=1024)
+    timeout: float = knob(300.0, "seconds a request may take before it is retried", above=0, max=86400)
+    retries: int = knob(8, "tries after the first on timeouts, 429, 5xx and broken replies (backoff with jitter, "
+                           "Retry-After honoured)", min=0, max=100)
+
+
 @dataclass
 class TeacherConfig:
     name: str = knob(required=True, help="label in tables and the store (unique in the study)")
@@ -123,7 +142,12 @@ class TeacherConfig:
     params: float | None = knob(None, "parameter count, for capacity-gap analysis (model teachers: read "
                                       "from the model when not given; imported/API teachers: declare it)", above=0)
     # kind: model
-    model: str | None = knob(None, "any model `capgap eval` loads", only=MODEL_TEACHERS)
+    model: str | None = knob(None, "any model `capgap eval` loads; with backend openai, the served model name",
+                             only=MODEL_TEACHERS)
+    backend: str = knob("hf", "how rationales are generated: hf (in this process), openai (an OpenAI-compatible "
+                              "server: set endpoint), vllm (vLLM's offline engine, GPU machines)", tuple(BACKENDS),
+                        only=MODEL_TEACHERS)
+    endpoint: EndpointSection | None = knob(None, "the server of an openai-backend teacher", only=OPENAI_TEACHERS)
     prompt: PromptSection = knob(None, "prompt used to ask for rationales", only=MODEL_TEACHERS)
     samples: int = knob(1, "rationales sampled per training question (more: more chances of a correct one, "
                            "more generation time)", min=1, max=100, only=MODEL_TEACHERS)

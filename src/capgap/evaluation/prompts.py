@@ -73,16 +73,22 @@ def exemplars(task: Task, config: PromptConfig) -> list[Item]:
     return task.exemplars[: config.shots]
 
 
+def chat_messages(task: Task, item: Item, config: PromptConfig) -> list[dict]:
+    """The conversation a chat model sees: the worked examples as earlier turns, then the question."""
+    messages = []
+    for ex in exemplars(task, config):
+        messages += [{"role": "user", "content": user_message(ex.question, task.answer_type)},
+                     {"role": "assistant", "content": ex.rationale}]
+    messages.append({"role": "user", "content": user_message(item.question, task.answer_type)})
+    return messages
+
+
 def render(task: Task, item: Item, tokenizer, config: PromptConfig) -> str:
     """The exact prompt text; the model's answer continues right after it."""
-    shots = exemplars(task, config)
     if uses_chat(config, tokenizer):
-        messages = []
-        for ex in shots:
-            messages += [{"role": "user", "content": user_message(ex.question, task.answer_type)},
-                         {"role": "assistant", "content": ex.rationale}]
-        messages.append({"role": "user", "content": user_message(item.question, task.answer_type)})
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(chat_messages(task, item, config), tokenize=False,
+                                             add_generation_prompt=True)
+    shots = exemplars(task, config)
     blocks = [f"{user_message(ex.question, task.answer_type)}\nAnswer: {ex.rationale}" for ex in shots]
     blocks.append(f"{user_message(item.question, task.answer_type)}\nAnswer:")
     return "\n\n".join(blocks)

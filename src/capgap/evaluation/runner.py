@@ -6,6 +6,11 @@ Answer extraction is not in the key: rows record the extraction version that sco
 older one are re-scored from the stored generation when read (`evaluation.scoring`, the one scorer).
 Asking again returns stored rows without loading the model; items not yet stored (a larger --limit, an
 interrupted run) are generated and stored batch by batch.
+
+Planning, running and recording are separate steps: `plan_evaluation` reads the store and returns an
+`EvalJob` (plain data: what to generate, with which model and backend), `run_evaluation` generates its rows
+without touching the store (in this process or on a worker), and only the caller that holds the store
+records them. `evaluate` does all three in this process, recording rows as they come.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import time
 from dataclasses import dataclass, field
 
 from capgap.evaluation.metrics import wilson_interval
-from capgap.evaluation.prompts import PromptConfig, render, stop_strings, uses_chat
+from capgap.evaluation.prompts import PromptConfig
 from capgap.evaluation.scoring import rescore_stale, scores
-from capgap.models import LoadedModel, Precision, decide, load_model, resolve
-from capgap.models.generation import Decoding, Generation, generate, row_seed
+from capgap.models import LoadedModel, Precision, decide
+from capgap.models.backends import SERVER, HFGenerator, ModelRef, fingerprint_of, open_generator
+from capgap.models.generation import Decoding, Generation, row_seed
 from capgap.store import EvalRecord, Store
 from capgap.tasks import Item, Task
 
@@ -67,13 +73,15 @@ def versions() -> dict:
 
 
 def evaluation_key(task: Task, fingerprint: str, prompt: PromptConfig, decoding: Decoding,
-                   precision: Precision) -> tuple[str, dict]:
+                   precision: Precision, backend: str = "hf") -> tuple[str, dict]:
     """The key of an evaluation and the spec it hashes: everything that determines its generations. The item
     subset is not in it (a larger --limit reuses the rows of a smaller one); whoever pairs rows names the
     items it pairs."""
     spec = {"task": task.name, "task_definition": task.definition, "answer_type": task.answer_type.value,
             "model_fingerprint": fingerprint, "prompt": prompt.key(), "decoding": decoding.key(),
             "dtype": precision.dtype, "device": precision.device}
+    if backend != "hf":  # hf keys predate backends: stores keep finding their rows
+        spec["backend"] = backend
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return digest[:24], spec
 
@@ -84,64 +92,109 @@ def score_row(task: Task, item: Item, prompt: str, generation: Generation) -> di
             **scores(task.answer_type, generation.text, item.answer)}
 
 
-def evaluate(model: str | LoadedModel, task: Task, store: Store, *, prompt: PromptConfig | None = None,
-             decoding: Decoding | None = None, dtype: str = "auto", batch_size: int = 32,
-             progress: bool = False, precision: Precision | None = None) -> EvalResult:
-    """Evaluate `model` (a spec or a loaded model) on every item of `task`, reusing stored rows."""
-    prompt, decoding = prompt or PromptConfig(), decoding or Decoding()
+@dataclass(frozen=True)
+class EvalJob:
+    """What one evaluation still has to generate: plain data, run here or on a worker (`run_evaluation`)."""
+
+    key: str
+    model: ModelRef
+    fingerprint: str
+    precision: Precision
+    task: Task
+    missing: frozenset[str]  # ids of the items to generate
+    prompt: PromptConfig
+    decoding: Decoding
+    batch_size: int
+    record: EvalRecord | None  # the evaluation's record, when the store does not hold it yet
+
+
+def plan_evaluation(model: str | ModelRef | LoadedModel, task: Task, store: Store, *, prompt: PromptConfig,
+                    decoding: Decoding, precision: Precision | None = None, dtype: str = "auto",
+                    batch_size: int = 32) -> tuple[EvalJob, dict]:
+    """(the job of generating what the store lacks, the stored rows by item id). Reads the store only."""
     prompt.check()
-    start = time.perf_counter()
     if isinstance(model, LoadedModel):
-        name, fingerprint, precision = model.spec, model.fingerprint, model.precision or decide(model.dtype)
+        ref, fingerprint, precision = ModelRef(model.spec), model.fingerprint, model.precision or decide(model.dtype)
     else:
-        source = resolve(model)
-        name, fingerprint, precision = model, source.fingerprint(), precision or decide(dtype)
-    key, spec = evaluation_key(task, fingerprint, prompt, decoding, precision)
+        ref = model if isinstance(model, ModelRef) else ModelRef(model)
+        fingerprint = fingerprint_of(ref)
+        precision = SERVER if ref.backend == "openai" else precision or decide(dtype)
+    key, spec = evaluation_key(task, fingerprint, prompt, decoding, precision, ref.backend)
     record = None  # registered with its first rows, so a model that fails to load leaves no empty evaluation
     if store.evaluation(key) is None:  # versions() imports transformers: not worth it on a store hit
-        environment = {**versions(), "precision": precision.record()}
-        record = EvalRecord(key, task.name, name, fingerprint, prompt.style, spec, environment)
+        environment = {**versions(), "precision": precision.record(), "backend": ref.backend}
+        record = EvalRecord(key, task.name, ref.spec, fingerprint, prompt.style, spec, environment)
     stored = store.items(key, [it.id for it in task.items])
     rescore_stale(stored, task.answer_type, store, key)
-    missing = [it for it in task.items
-               if it.id not in stored or stored[it.id]["item_hash"] != it.content_hash()]
-    if missing:
-        loaded = model if isinstance(model, LoadedModel) else load_model(source, precision=precision)
-        stored.update(_generate_missing(loaded, task, missing, store, (key, record), prompt, decoding,
-                                        batch_size, progress))
-    rows = [stored[it.id] for it in task.items]
-    return EvalResult(key, task.name, name, precision.dtype, rows, len(missing), time.perf_counter() - start)
+    missing = frozenset(it.id for it in task.items
+                        if it.id not in stored or stored[it.id]["item_hash"] != it.content_hash())
+    return EvalJob(key, ref, fingerprint, precision, task, missing, prompt, decoding, batch_size, record), stored
 
 
-def _generate_missing(loaded: LoadedModel, task: Task, missing: list[Item], store: Store,
-                      key_record: tuple[str, EvalRecord | None], prompt: PromptConfig, decoding: Decoding,
-                      batch_size: int, progress: bool) -> dict:
-    """Generate the missing items' rows, storing each batch as it finishes.
+def run_evaluation(job: EvalJob, generator=None, on_rows=None, progress: bool = False) -> list[dict]:
+    """Generate and score the job's missing rows, without the store: `on_rows(rows)` sees each batch as it
+    finishes (the caller records it), and every row is returned.
 
-    Batches are fixed slices of the task's items (batch k holds items k*B .. k*B+B-1), and a slice is
-    generated whole when any of its items is missing. A batch's rows are committed together, so a resumed
-    evaluation generates exactly the batches an uninterrupted one would have, with the same rows side by side:
-    its generations are the same bit for bit (a row's logits depend on its batch through rounding)."""
+    With an in-process model, batches are fixed slices of the task's items (batch k holds items k*B ..
+    k*B+B-1), and a slice is generated whole when any of its items is missing: a resumed evaluation generates
+    exactly the batches an uninterrupted one would have, with the same rows side by side, so its generations
+    are the same bit for bit (a row's logits depend on its batch through rounding). A server's requests are
+    independent: only the missing items are sent."""
     from tqdm import tqdm
 
-    key, record = key_record
-    wanted = {it.id for it in missing}
-    new_rows: dict[str, dict] = {}
-    bar = tqdm(total=len(missing), desc=f"{loaded.spec} on {task.name}", unit="item", disable=not progress)
-    stop, chat = stop_strings(prompt, loaded.tokenizer), uses_chat(prompt, loaded.tokenizer)
-    for start in range(0, len(task.items), batch_size):
-        batch = task.items[start : start + batch_size]
-        if not any(it.id in wanted for it in batch):
-            continue
-        prompts = [render(task, it, loaded.tokenizer, prompt) for it in batch]
-        seeds = [row_seed(loaded.fingerprint, decoding.seed, it.id) for it in batch]  # per (model, sample, item)
-        generations = generate(loaded.model, loaded.tokenizer, prompts, decoding, seeds=seeds, stop=stop,
-                               add_special_tokens=not chat, batch_size=len(batch))
-        rows = [score_row(task, it, p, g) for it, p, g in zip(batch, prompts, generations, strict=True)
-                if it.id in wanted]
-        store.add_items(key, rows, record)  # stored as it comes: an interruption loses at most this batch
-        record = None
-        new_rows.update((r["item_id"], r) for r in rows)
+    if not job.missing:
+        return []
+    generator = generator or open_generator(job.model, job.precision)
+    task, rows_out = job.task, []
+    bar = tqdm(total=len(job.missing), desc=f"{job.model.spec} on {task.name}", unit="item", disable=not progress)
+
+    def done(items: list[Item], generations: list[Generation]) -> None:
+        rows = [score_row(task, it, generator.prompt_text(task, it, job.prompt), g)
+                for it, g in zip(items, generations, strict=True) if it.id in job.missing]
+        if on_rows:
+            on_rows(rows)
+        rows_out.extend(rows)
         bar.update(len(rows))
+
+    # a sampling seed per (model, sample, item): a row's draw never depends on its batch
+    seeds = {it.id: row_seed(job.fingerprint, job.decoding.seed, it.id) for it in task.items}
+    if generator.fixed_batches:
+        for start in range(0, len(task.items), job.batch_size):
+            batch = task.items[start : start + job.batch_size]
+            if any(it.id in job.missing for it in batch):
+                done(batch, generator.generate(task, batch, job.prompt, job.decoding, [seeds[it.id] for it in batch]))
+    else:
+        todo = [it for it in task.items if it.id in job.missing]
+        generator.generate(task, todo, job.prompt, job.decoding, [seeds[it.id] for it in todo],
+                           on_done=lambda indices, gens: done([todo[i] for i in indices], gens))
     bar.close()
-    return new_rows
+    return rows_out
+
+
+def evaluate(model: str | ModelRef | LoadedModel, task: Task, store: Store, *, prompt: PromptConfig | None = None,
+             decoding: Decoding | None = None, dtype: str = "auto", batch_size: int = 32,
+             progress: bool = False, precision: Precision | None = None) -> EvalResult:
+    """Evaluate `model` (a spec, a model on a backend, or a loaded model) on every item of `task`, reusing
+    stored rows and recording new ones as they come."""
+    prompt, decoding = prompt or PromptConfig(), decoding or Decoding()
+    start = time.perf_counter()
+    job, stored = plan_evaluation(model, task, store, prompt=prompt, decoding=decoding, precision=precision,
+                                  dtype=dtype, batch_size=batch_size)
+    generator = HFGenerator(model) if isinstance(model, LoadedModel) and job.missing else None
+    for row in run_evaluation(job, generator, Recorder(store, job).add, progress):
+        stored[row["item_id"]] = row
+    rows = [stored[it.id] for it in task.items]
+    return EvalResult(job.key, task.name, job.model.spec, job.precision.dtype, rows, len(job.missing),
+                      time.perf_counter() - start)
+
+
+class Recorder:
+    """Records a job's rows in the store (the evaluation's record with the first of them)."""
+
+    def __init__(self, store: Store, job: EvalJob):
+        self.store, self.key, self.record = store, job.key, job.record
+
+    def add(self, rows: list[dict]) -> None:
+        if rows:
+            self.store.add_items(self.key, rows, self.record)
+            self.record = None

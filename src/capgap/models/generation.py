@@ -34,7 +34,8 @@ class Generation:
     n_new_tokens: int
 
 
-def _cut(text: str, stops: tuple[str, ...]) -> str:
+def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:
+    """`text` up to the first stop string in it."""
     positions = [text.find(s) for s in stops if s in text]
     return text[: min(positions)] if positions else text
 
@@ -158,4 +159,4 @@ def _eos_ids(model, tokenizer) -> list[int]:
 def _decode(row: list[int], tokenizer, eos: list[int], stop: tuple[str, ...]) -> Generation:
     n = next((k + 1 for k, t in enumerate(row) if t in eos), len(row))
     text = tokenizer.decode(row[:n], skip_special_tokens=True)
-    return Generation(_cut(text, stop).strip(), n)
+    return Generation(cut_at_stops(text, stop).strip(), n)

@@ -51,7 +51,7 @@ def _check(path: Path, data_dir: str | None) -> Validation:
     for i, spec in enumerate(config.students):
         _guard(problems, f"students[{i}]", lambda spec=spec: resolve(spec))
     for i, t in enumerate(config.teachers):
-        if t.kind == "model":
+        if t.kind == "model" and t.backend != "openai":  # a served model's name is the server's to know
             _guard(problems, f"teachers[{i}].model", lambda t=t: resolve(t.model))
     tasks = []
     for i, task_config in enumerate(config.tasks):
@@ -89,7 +89,7 @@ def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, Teach
             got = read.get(t.name)
             if got is None:
                 lines.append(f"  teacher {t.name}: {t.samples} rationale(s) per question generated with {t.model} "
-                             f"at run time ({t.samples * len(st.pool)} generations of up to {t.max_new_tokens} "
+                             f"({t.backend} backend) at run time ({t.samples * len(st.pool)} generations of up to {t.max_new_tokens} "
                              "tokens)")
                 continue
             covered = len({r.item_id for r in got.rationales})

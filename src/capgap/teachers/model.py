@@ -10,13 +10,24 @@ from dataclasses import asdict
 
 from capgap.config import TeacherConfig
 from capgap.evaluation import PromptConfig, evaluate
+from capgap.models.backends import ModelRef
 from capgap.models.generation import Decoding
+from capgap.models.serving import Endpoint
 from capgap.models.loading import count_parameters
 from capgap.models.precision import Precision
 from capgap.models.sources import resolve
 from capgap.store import Store
 from capgap.tasks.base import Task
 from capgap.teachers.base import TeacherRationales, hedge_note, normalize_rationale, scored
+
+
+def teacher_ref(config: TeacherConfig) -> ModelRef:
+    """The teacher's model on its backend (an openai teacher's `model` is the name its server serves it by)."""
+    endpoint = None
+    if config.backend == "openai" and config.endpoint is not None:
+        e = config.endpoint
+        endpoint = Endpoint(e.base_url, config.model, e.api_key_env, e.concurrency, e.timeout, e.retries)
+    return ModelRef(config.model, config.backend, endpoint)
 
 
 def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dtype: str = "auto",
@@ -26,7 +37,7 @@ def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dt
     rationales, eval_keys = [], []
     for sample in range(config.samples):
         decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=sample)
-        result = evaluate(config.model, pool_task, store, prompt=prompt, decoding=decoding, dtype=dtype,
+        result = evaluate(teacher_ref(config), pool_task, store, prompt=prompt, decoding=decoding, dtype=dtype,
                           precision=precision,
                           batch_size=batch_size, progress=progress)
         eval_keys.append(result.eval_key)
@@ -34,7 +45,9 @@ def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dt
             normalized = normalize_rationale(row["generation"], pool_task)
             if normalized.text:
                 rationales.append(scored(item, normalized, pool_task, sample))
-    params = int(config.params) if config.params else count_parameters(resolve(config.model))
+    params = int(config.params) if config.params else None
+    if params is None and config.backend != "openai":  # a served model's size is the user's to declare
+        params = count_parameters(resolve(config.model))
     notes = [f"{config.samples} sample(s) per question at temperature {config.temperature}",
              f"generations in evaluations {', '.join(eval_keys)}", *hedge_note(rationales)]
     return TeacherRationales(config.name, rationales, len(pool_task.items), params, notes)
