@@ -70,8 +70,8 @@ def rows_stored(store: Path) -> int:
 # When to kill: (a log line that must have appeared, how often, a predicate on rows stored since it did).
 # IN_WINDOW checks afterwards that the kill landed inside the moment (rows stored, cell statuses then).
 MOMENTS = {
-    "teacher": ("teacher tutor: generating", 1, lambda rows, at: rows >= TEACHER_ROWS // 2),
-    "baseline": ("teacher tutor: accuracy", 1, lambda rows, at: rows >= TEACHER_ROWS + BATCH),
+    "teacher": ("[generate] teacher tutor", 1, lambda rows, at: rows >= TEACHER_ROWS // 2),
+    "baseline": ("[generate] baseline of", 1, lambda rows, at: rows >= TEACHER_ROWS + BATCH),
     "training": ("[train]", 2, lambda rows, at: True),
     "trained": ("[eval]", 1, lambda rows, at: True),
     "post-eval": ("[eval]", 2, lambda rows, at: rows >= at + BATCH),

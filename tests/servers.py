@@ -26,15 +26,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def transformers_serve(model: Path, log: Path):
-    """`transformers serve MODEL` on a free loopback port (no continuous batching: one request at a time, so
-    greedy replies do not depend on what else is in flight); yields its /v1 base URL."""
+def transformers_serve(model: Path, log: Path, continuous: bool = False, dtype: str = "float32",
+                       device: str = "cpu"):
+    """`transformers serve MODEL` on a free loopback port; yields its /v1 base URL. Without `continuous`
+    batching it answers one request at a time, so greedy replies do not depend on what else is in flight."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    batching = "--continuous-batching" if continuous else "--no-continuous-batching"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "transformers.cli.transformers", "serve", str(model),
-                                 "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32",
-                                 "--no-continuous-batching"], stdout=out, stderr=subprocess.STDOUT, env=env)
+                                 "--host", "127.0.0.1", "--port", str(port), "--device", device, "--dtype", dtype,
+                                 batching], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 180
         while True:

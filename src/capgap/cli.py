@@ -4,7 +4,7 @@
     capgap run [CONFIG]          # a distillation study; no CONFIG: the embedded quickstart
     capgap validate CONFIG
     capgap report capgap-results/quickstart --format html   # from the store alone
-    capgap plan CONFIG --detect 3pp   # test items x seeds needed, from a pilot in the store
+    capgap plan CONFIG [--detect 3pp]   # work, stored progress, cost; test items x seeds to detect a gain
     capgap models
     capgap tasks
 
@@ -33,6 +33,7 @@ MACHINE_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.
 def _add_eval_parser(sub) -> None:
     from capgap.evaluation.prompts import CHAT_MODES, PROMPT_STYLES
     from capgap.models import DTYPES
+    from capgap.models.backends import BACKENDS
 
     p = sub.add_parser("eval", help="measure a model on a task (its pre-distillation baseline)")
     p.add_argument("--model", required=True, help="alias (see `capgap models`), .gguf file, directory or Hub id")
@@ -55,16 +56,33 @@ def _add_eval_parser(sub) -> None:
     p.add_argument("--dtype", default="auto", choices=DTYPES,
                    help="auto: bf16 on GPUs and on CPUs where it measures faster, else float32")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--backend", default="hf", choices=list(BACKENDS),
+                   help="hf: the model in this process; openai: an OpenAI-compatible server (--base-url, --model "
+                        "is the served model name); vllm: vLLM's offline engine (GPU machines)")
+    p.add_argument("--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--api-key-env", help="openai backend: the environment variable holding the API key")
+    p.add_argument("--concurrency", type=int, default=8, help="openai backend: requests in flight at once")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
 
 def _add_study_parsers(sub) -> None:
+    from capgap.study.executors import EXECUTORS
+
     run = sub.add_parser("run", help="run a distillation study (default: the embedded quickstart)")
     run.add_argument("config", nargs="?", help="study YAML (default: the embedded quickstart)")
     run.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
-    run.add_argument("--run-dir", type=Path, help="checkpoints folder (default: capgap-results/STUDY)")
+    run.add_argument("--run-dir", type=Path, help="checkpoints folder (default: capgap-results/STUDY); with Ray on "
+                                                   "several machines, a folder every worker sees")
     run.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
+    run.add_argument("--executor", default="local", choices=list(EXECUTORS),
+                     help="local: every job in this process; ray: jobs as Ray tasks over a cluster's GPUs/machines")
+    run.add_argument("--ray-address", help="the Ray cluster to join (e.g. auto, or HEAD_IP:6379; default: start a "
+                                           "local one)")
+    run.add_argument("--cpus-per-job", type=float, default=1.0, help="Ray: CPUs each training/evaluation job asks "
+                                                                     "for (also its thread count)")
+    run.add_argument("--gpus-per-job", type=float, help="Ray: GPUs each job asks for (default: 1 when the cluster "
+                                                        "has GPUs, else 0)")
     report = sub.add_parser("report", help="build a report (verdicts, capacity gap, recommendation) from a store")
     report.add_argument("source", nargs="?", default=str(DEFAULT_STORE),
                         help=f"a results store, its folder, or a study's run folder (default {DEFAULT_STORE})")
@@ -78,9 +96,17 @@ def _add_study_parsers(sub) -> None:
 
 
 def _add_plan_parser(sub) -> None:
-    plan = sub.add_parser("plan", help="test items and seeds needed to detect a gain (from a pilot in the store)")
+    from capgap.study.workplan import GENERATE_TFLOPS, TRAIN_TFLOPS
+
+    plan = sub.add_parser("plan", help="what a run does, what the store holds and what it costs; with --detect, "
+                                       "the test items and seeds needed to detect a gain (from a pilot)")
     plan.add_argument("config", help="study YAML")
-    plan.add_argument("--detect", required=True, help="the gain to detect: 3pp, 3 (points) or 0.03 (a share)")
+    plan.add_argument("--detect", help="the gain to detect: 3pp, 3 (points) or 0.03 (a share)")
+    plan.add_argument("--train-tflops", type=float, default=TRAIN_TFLOPS,
+                      help=f"effective TFLOP/s of one GPU in training, for the GPU-hour estimate (default "
+                           f"{TRAIN_TFLOPS:g}: 40%% of an H100's bf16 peak)")
+    plan.add_argument("--generate-tflops", type=float, default=GENERATE_TFLOPS,
+                      help=f"effective TFLOP/s of one GPU in generation (default {GENERATE_TFLOPS:g})")
     plan.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"pilot store (default {DEFAULT_STORE})")
     plan.add_argument("--study", help="pilot study in the store (default: the config's, else every study)")
     plan.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
@@ -117,15 +143,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from capgap.config.schema import EvaluationConfig, range_problem
     from capgap.evaluation import PromptConfig, evaluate
-    from capgap.models import resolve
     from capgap.models.generation import Decoding
     from capgap.store import Store
     from capgap.tasks import load_task, task_options
 
-    for flag in ("model", "data"):
+    for flag in ("model", "data", "base_url"):
         kind = secret_kind(getattr(args, flag) or "")
         if kind:
-            raise CapgapError(f"--{flag} holds {kind}; {HOW}")
+            raise CapgapError(f"--{flag.replace('_', '-')} holds {kind}; {HOW}")
     if args.limit is not None and args.limit < 1:
         raise CapgapError(f"--limit must be a positive number of items, got {args.limit}")
     evaluation_knobs = {f.name: f.metadata for f in fields(EvaluationConfig)}  # the config's ranges, not a copy
@@ -144,15 +169,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise CapgapError(f"--{key.replace('_', '-')} does not apply to task '{args.task}' "
                               f"(its options: {', '.join(takes)})")
     _quiet_transformers()
-    resolve(args.model)  # a bad model name fails here, before any data is read
+    model = _eval_model(args)  # a bad model name or endpoint fails here, before any data is read
     task = load_task(args.task, **given).limited(args.limit)
     prompt = PromptConfig(style=args.prompt, shots=args.shots, chat=args.chat)
     with Store(args.store) as store:
-        result = evaluate(args.model, task, store, prompt=prompt,
+        result = evaluate(model, task, store, prompt=prompt,
                           decoding=Decoding(max_new_tokens=args.max_new_tokens), dtype=args.dtype,
                           batch_size=args.batch_size, progress=sys.stderr.isatty())
     _print_result(result, args)
     return 0
+
+
+def _eval_model(args: argparse.Namespace):
+    """The model of `capgap eval` on its backend (an openai model by its served name at --base-url)."""
+    from dataclasses import fields
+
+    from capgap.config.schema import EndpointSection, range_problem
+    from capgap.models import resolve
+    from capgap.models.backends import ModelRef
+    from capgap.models.serving import Endpoint
+
+    if args.backend != "openai":
+        if args.base_url or args.api_key_env:
+            raise CapgapError("--base-url and --api-key-env apply only with --backend openai")
+        resolve(args.model)
+        return ModelRef(args.model, args.backend)
+    if not args.base_url:
+        raise CapgapError("--backend openai needs --base-url, the server's API root (e.g. http://127.0.0.1:8000/v1)")
+    problem = range_problem(args.concurrency, {f.name: f.metadata for f in fields(EndpointSection)}["concurrency"])
+    if problem:
+        raise CapgapError(f"--concurrency: {problem}")
+    return ModelRef(args.model, "openai", Endpoint(args.base_url, args.model, args.api_key_env, args.concurrency))
 
 
 def _print_result(result, args: argparse.Namespace) -> None:
@@ -201,16 +248,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from capgap.config import load_config
     from capgap.report import write_files
     from capgap.store import Store
+    from capgap.study.executors import Resources, make_executor
     from capgap.study.runner import run_study
     from capgap.study.table import study_tables
 
     config = load_config(_config_path(args.config), args.data_dir)
     _quiet_transformers()
     run_dir = args.run_dir or args.store.parent / config.name
-    with Store(args.store) as store:
-        record_run_folder(run_dir, args.store, config.name)
-        run_study(config, store, run_dir)
-        analysis = analyse_store(store, config.name)  # one reading of the store for the table and the report
+    executor = make_executor(args.executor, args.ray_address, Resources(args.cpus_per_job, args.gpus_per_job))
+    try:
+        with Store(args.store) as store:
+            record_run_folder(run_dir, args.store, config.name)
+            run_study(config, store, run_dir.resolve() if args.executor != "local" else run_dir, executor)
+            analysis = analyse_store(store, config.name)  # one reading of the store for the table and the report
+    finally:
+        executor.close()
     print(study_tables(analysis["studies"][0]))
     paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
     print(f"report: {paths[0]} (also {paths[1].name}, {paths[2].name}; rebuild with `capgap report {run_dir}`)")
@@ -285,10 +337,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from capgap.analysis.plan import parse_detect, plan
     from capgap.config import load_config
+    from capgap.study.workplan import render
 
-    parse_detect(args.detect)  # a bad --detect fails before the config is read
+    if args.detect is not None:
+        parse_detect(args.detect)  # a bad --detect fails before the config is read
+    for name in ("train_tflops", "generate_tflops"):
+        value = getattr(args, name)
+        if not 0 < value < 1e6:
+            raise CapgapError(f"--{name.replace('_', '-')} must be a positive rate in TFLOP/s, got {value}")
     config = load_config(Path(args.config), args.data_dir)
-    print(plan(config, args.detect, args.store, args.study), end="")
+    print(render(config, args.store, (args.train_tflops, args.generate_tflops)), end="")
+    if args.detect is not None:
+        print()
+        print(plan(config, args.detect, args.store, args.study), end="")
     return 0
 
 

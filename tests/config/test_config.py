@@ -208,6 +208,9 @@ BAD_VALUES = [
      "evaluation.prompt.shots: only few-shot-cot prompts take shots (style here is 'zero-shot-cot')"),
     ({"training.method": "full", "training.lora_r": 8},
      "training.lora_r: only LoRA runs take lora_r (method here is 'full')"),
+    ({"training.processes": 3}, "training.processes: 3 processes cannot share batches of 8 equally; make "
+                                "batch_size a multiple of processes"),
+    ({"training.processes": 0}, "training.processes: 0 is out of range; must be between 1 and 64"),
     ({"training.epochs": 2, "training.steps": 50},
      "training.steps: is ignored when epochs is set; give only one of them"),
     ({"tasks.0.pool.match_field": "q"},
@@ -230,7 +233,7 @@ BAD_VALUES = [
     ({"tasks.0.options": {"min_steps": 3, "max_steps": 2}},
      "tasks[0].options.min_steps: 3 is above max_steps (2); need min_steps <= max_steps"),
     ({"tasks.0.name": "jsonl", "tasks.0.options": {"data": "d.jsonl", "answer_type": "colour"}},
-     "tasks[0].options.answer_type: unknown answer type 'colour'; valid: number, choice, yesno, string"),
+     "tasks[0].options.answer_type: unknown answer type 'colour'; valid: number, choice, yesno, string, math"),
     ({"tasks.0.name": "jsonl", "tasks.0.options": {"answer_type": "yesno"}},
      "tasks[0].options.data: required: the JSON / JSONL file of the items"),
     ({"tasks.0.name": "svamp", "tasks.0.options": {"data": "s.json", "n": 5}},
@@ -301,7 +304,7 @@ def test_load_task_rejects_unknown_and_mistyped_options():
         load_task("arith", n=-3)
     assert len(load_task("arith", n=5, max_steps=2, seed=None).items) == 5  # None: the default
     assert task_options("arith") == ("n", "seed", "min_steps", "max_steps", "max_start", "max_operand", "max_value")
-    assert task_options("jsonl") == ("data", "split", "where", "fields", "answer_type", "duplicates",
+    assert task_options("jsonl") == ("data", "split", "subset", "where", "fields", "answer_type", "duplicates",
                                      "shuffle_options", "exemplars")
 
 

@@ -1,8 +1,11 @@
 """The openai backend against a real OpenAI-compatible server (`transformers serve` with the tiny model on
 127.0.0.1), directly and behind a proxy that fails a third of the requests."""
 
+import json
+
 import pytest
 
+from capgap.cli import main
 from capgap.config.schema import EndpointSection, PromptSection, TeacherConfig
 from capgap.errors import CapgapError
 from capgap.models.serving import Client, Endpoint
@@ -98,3 +101,21 @@ def test_served_greedy_replies_equal_the_in_process_model(server, varied_model, 
                                                prompt=PromptSection(chat=chat), temperature=0.0, max_new_tokens=8,
                                                params=1e6), pool, store, dtype="float32")
     assert [r.text for r in served.rationales] == [r.text for r in local.rationales]
+
+
+def test_capgap_eval_measures_a_served_model_as_it_measures_the_local_one(server, varied_model, tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    common = ["eval", "--model", str(varied_model), "--task", "arith", "--n", "6", "--max-new-tokens", "8",
+              "--chat", "off", "--store", str(store), "--json"]
+    assert main([*common, "--backend", "openai", "--base-url", server, "--concurrency", "3"]) == 0
+    served = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert main([*common, "--dtype", "float32"]) == 0
+    local = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert served["n"] == local["n"] == 6 and served["dtype"] == "server" and served["eval_key"] != local["eval_key"]
+    with Store(store) as s:
+        keys = (served["eval_key"], local["eval_key"])
+        texts = [{i: r["generation"] for i, r in s.items(key).items()} for key in keys]
+    assert texts[0] == texts[1] and served["accuracy"] == local["accuracy"]
+    assert main(["eval", "--model", "m", "--task", "arith", "--backend", "openai"]) == 2
+    assert capsys.readouterr().err.strip() == ("capgap: error: --backend openai needs --base-url, the server's API "
+                                               "root (e.g. http://127.0.0.1:8000/v1)")

@@ -3,10 +3,12 @@
 import hashlib
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import AutoTokenizer
 
 from capgap.config import TrainingConfig
+from capgap.errors import CapgapError
 from capgap.models.precision import Precision
 from capgap.tasks.arith import ArithConfig, generate_items
 from capgap.training import METADATA, read_metadata, tokenize_examples, train
@@ -89,3 +91,29 @@ def test_a_checkpoint_the_disk_cannot_hold_is_one_error_and_leaves_no_staging_fo
     assert out.stdout.startswith("checkpoint key.host-1.tmp could not be written (") and "File too large" in out.stdout
     assert "free disk space and run again: finished cells are kept in the store" in out.stdout
     assert not staging.exists()
+
+
+def test_one_job_over_two_processes_trains_what_one_process_does(tiny_model, tmp_path):
+    """`accelerate launch` with two CPU processes (gloo): each takes half of every batch, the effective batch
+    and the examples of each step stay the config's, and the main process alone writes the checkpoint."""
+    from dataclasses import replace
+
+    from capgap.training.launch import launch
+
+    tokenizer, data = _rows(tiny_model)
+    precision = Precision("cpu", "float32", "fp32", "test")
+    one = train(tiny_model, tokenizer, data.rows, CONFIG, 0, tmp_path / "one", precision, metadata={"k": 1})
+    launch(tiny_model, data.rows, replace(CONFIG, processes=2), 0, tmp_path / "two", precision, {"k": 1})
+    meta = read_metadata(tmp_path / "two")
+    assert meta["steps"] == one.steps == 4 and meta["effective_batch"] == one.effective_batch == 2
+    assert meta["n_examples"] == one.n_examples and meta["tokens"] == one.tokens and meta["k"] == 1
+    assert [s for s, _ in meta["loss_curve"]] == [s for s, _ in one.loss_curve]
+    for (_, a), (_, b) in zip(meta["loss_curve"], one.loss_curve, strict=True):
+        assert abs(a - b) < 1e-4  # the same examples per step: gradients averaged over the two halves
+    from safetensors.torch import load_file
+
+    weights = [load_file(tmp_path / name / "model.safetensors") for name in ("one", "two")]
+    assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-5) for k in weights[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no staging folder left by any process
+    with pytest.raises(CapgapError, match=r"training over 2 processes failed .*set training.processes: 1"):
+        launch(tmp_path / "missing", data.rows, replace(CONFIG, processes=2), 0, tmp_path / "x", precision, {})

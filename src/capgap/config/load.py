@@ -223,6 +223,11 @@ def check_semantics(config: StudyConfig, problems: Problems) -> None:
     for i, p in enumerate(config.protocols or []):
         if p is not None and p not in PROTOCOLS:
             problems.add(f"protocols[{i}]", f"unknown protocol '{p}'{did_you_mean(str(p), list(PROTOCOLS))}")
+    t = config.training
+    sizes = (t.batch_size, t.processes) if t is not None else ()
+    if all(isinstance(n, int) and n >= 1 for n in sizes) and sizes and t.batch_size % t.processes:
+        problems.add("training.processes", f"{t.processes} processes cannot share batches of {t.batch_size} "
+                                           "equally; make batch_size a multiple of processes")
     for name in ("tasks", "students", "teachers", "protocols", "seeds"):
         if not getattr(config, name) and not any(p.startswith(f"{name}: required") for p in problems):
             problems.add(name, "must list at least one entry")

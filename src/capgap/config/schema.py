@@ -189,6 +189,10 @@ class TrainingConfig:
     lora_alpha: int = knob(32, "LoRA scaling numerator (update scale = alpha / r)", min=1, max=65536,
                             only=LORA_RUNS)
     warmup_ratio: float = knob(0.1, "share of steps with a rising learning rate", min=0, below=1)
+    processes: int = knob(1, "data-parallel processes of one training job, one per GPU of a node (accelerate "
+                             "launch); each takes batch_size / processes examples of every batch, so the "
+                             "effective batch, and the budget, stay the same (more: faster, on more GPUs)",
+                          min=1, max=64)
 
 
 @dataclass

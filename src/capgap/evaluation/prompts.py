@@ -26,6 +26,7 @@ _FORMATS = {
     AnswerType.CHOICE: 'the sentence "The answer is" followed by the letter of the right choice',
     AnswerType.YESNO: 'the sentence "The answer is yes." or "The answer is no."',
     AnswerType.STRING: 'the sentence "The answer is" followed by the final answer',
+    AnswerType.MATH: 'the sentence "The answer is" followed by the final answer in LaTeX',
 }
 
 

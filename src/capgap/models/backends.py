@@ -191,8 +191,7 @@ BACKENDS: dict[str, Callable] = {
 def open_generator(ref: ModelRef, precision: Precision):
     """The generator of `ref`'s backend (an unknown backend is one error line listing the valid ones)."""
     if ref.backend not in BACKENDS:
-        raise CapgapError(f"unknown backend '{ref.backend}'{did_you_mean(ref.backend, list(BACKENDS))}; "
-                          f"valid: {', '.join(BACKENDS)}")
+        raise CapgapError(f"unknown backend '{ref.backend}'{did_you_mean(ref.backend, list(BACKENDS))}")
     return BACKENDS[ref.backend](ref, precision)
 
 

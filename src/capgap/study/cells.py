@@ -17,10 +17,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from capgap.config import StudyConfig
+from capgap.config import StudyConfig, TrainingConfig
 from capgap.evaluation import PromptConfig
 from capgap.evaluation.prompts import uses_chat
-from capgap.models import decide, resolve
+from capgap.models import Precision, decide, resolve
 from capgap.models.generation import Decoding
 from capgap.models.loading import checkpoint_dir, count_parameters
 from capgap.study.data import Example, StudyTask, training_examples
@@ -38,7 +38,7 @@ class Student:
     """What a cell needs of its student: base checkpoint, tokenizer, how it is prompted, and the precision
     every evaluation and training run of this study uses (decided once, in `models.precision`)."""
 
-    def __init__(self, spec: str, config: StudyConfig):
+    def __init__(self, spec: str, config: StudyConfig, precision: Precision | None = None):
         from transformers import AutoTokenizer
 
         self.spec, self.source = spec, resolve(spec)
@@ -48,7 +48,7 @@ class Student:
         self.params = count_parameters(self.source)
         self.prompt = PromptConfig(**asdict(config.evaluation.prompt))
         self.decoding = Decoding(max_new_tokens=config.evaluation.max_new_tokens)
-        self.precision = decide(config.evaluation.dtype)
+        self.precision = precision or decide(config.evaluation.dtype)  # a run passes its executor's decision
         self.chat = uses_chat(self.prompt, self.tokenizer)
 
 
@@ -76,11 +76,19 @@ def evaluation_spec(st: StudyTask, student: Student) -> dict:
             "dtype": student.precision.dtype, "device": student.precision.device, "extraction": EXTRACTION_VERSION}
 
 
+def training_key(training: TrainingConfig) -> dict:
+    """The training config as keys hash it: `processes` only when above 1 (one process trains as before)."""
+    fields = asdict(training)
+    if fields.get("processes") == 1:
+        del fields["processes"]
+    return fields
+
+
 def train_key(config: StudyConfig, st: StudyTask, student: Student, examples: list[Example], seed: int) -> str:
     return digest({
         "student": student.fingerprint, "task_definition": st.task.definition, "prompt": student.prompt.key(),
         "chat": student.chat, "examples": [(e.item_id, e.rationale) for e in examples],
-        "training": asdict(config.training), "seed": seed, "precision": student.precision.train,
+        "training": training_key(config.training), "seed": seed, "precision": student.precision.train,
         "device": student.precision.device, "training_version": TRAINING_VERSION})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from capgap.config import SplitConfig, TaskConfig
 from capgap.config.schema import split_source
 from capgap.errors import CapgapError
-from capgap.tasks import AnswerType, Item, Task, load_task, task_options
+from capgap.tasks import AnswerType, Item, Task, hub_source, load_task, task_options
 from capgap.tasks.files import read_records
 from capgap.teachers import TeacherRationales, normalize_question
 
@@ -23,6 +23,11 @@ class StudyTask:
     task: Task  # the task as teachers see it: the pool's source (its definition keys every evaluation)
     pool: list[Item]  # training questions
     test: Task  # test items only
+
+    @property
+    def pool_task(self) -> Task:
+        """The training pool as a task: what model teachers answer."""
+        return Task(self.task.name, self.pool, self.task.answer_type, self.task.exemplars, self.task.definition)
 
     @property
     def duplicates_dropped(self) -> int:
@@ -74,6 +79,13 @@ def _source_options(config: TaskConfig, split: SplitConfig, data_dir: str | None
     if "data" in options:
         options["data"] = data_path(options["data"], data_dir)
     return options
+
+
+def hub_datasets(config: TaskConfig, data_dir: str | None) -> list[str]:
+    """The Hub datasets the task's splits read (none: local files, or generated items)."""
+    kind = config.kind or config.name
+    found = {hub_source(kind, _source_options(config, split, data_dir)) for split in (config.pool, config.test)}
+    return sorted(f for f in found if f)
 
 
 def prepare_task(config: TaskConfig, index: int, data_dir: str | None) -> StudyTask:

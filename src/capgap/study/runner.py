@@ -1,11 +1,14 @@
 """`capgap run`: plan a study's cells (tasks x students x teachers x protocols x seeds), then run what is missing.
 
-    capgap run examples/svamp-six-teachers-cpu.yaml
+    capgap run examples/svamp-six-teachers-cpu.yaml [--executor ray]
 
-Reading top to bottom: every task's data and teachers are prepared, every cell is planned with complete keys
-(`study.cells`) and the plan recorded, then per task x student the baseline is evaluated and each cell is
-trained (or its stored checkpoint reused) and evaluated exactly as the baseline was. A finished cell is never
-redone, and an interrupted evaluation continues from its stored rows.
+Reading top to bottom: the run's precision is decided where its jobs run; every task's data is prepared;
+the generations cells depend on (model teachers' rationales, students' baselines) are planned and run side
+by side (`study.generations`); every cell is planned with complete keys (`study.cells`) and the plan
+recorded; then each cell is trained (or its stored checkpoint reused) and evaluated exactly as its baseline
+was, as a job (`study.jobs`) that runs in this process or on a Ray worker (`study.executors`). Only this
+process writes the store. A finished cell is never redone, and an interrupted evaluation continues from its
+stored rows.
 
 Runs sharing a store split the work: a run claims a cell (a lease in the store, `store.leases`) before it
 trains it, leaves cells that another live run holds to that run, and waits for them at the very end; a killed
@@ -25,16 +28,18 @@ from pathlib import Path
 from capgap.config import StudyConfig, describe_budget
 from capgap.evaluation import evaluate
 from capgap.evaluation.prompts import render
-from capgap.evaluation.runner import versions
-from capgap.models import load_model
+from capgap.evaluation.runner import evaluation_key, versions
 from capgap.models.loading import ModelLoadError
 from capgap.models.sources import ModelSource
 from capgap.redact import redact
 from capgap.store import Store
 from capgap.study.cells import CellSpec, Student, plan_cells
 from capgap.study.data import StudyTask, prepare_task
-from capgap.study.teachers import gather_all
-from capgap.training import checkpoint_problem, clean_staging, read_metadata, tokenize_examples, train
+from capgap.study.executors import Executor, LocalExecutor
+from capgap.study.generations import plan_generations, run_generations
+from capgap.study.jobs import CellJob, CellOutcome, TrainJob, run_cell_job
+from capgap.study.teachers import gather_all, read_files
+from capgap.training import checkpoint_problem, clean_staging, read_metadata, tokenize_examples
 
 POLL_SECONDS = 5.0  # how often a run looks again at cells another run holds
 
@@ -108,9 +113,19 @@ def _discard(ctx: CellContext, cell: CellSpec, checkpoint: Path, problem: str) -
         shutil.rmtree(checkpoint, ignore_errors=True)
 
 
-def _train(ctx: CellContext, cell: CellSpec) -> dict | None:
-    """Train the cell's checkpoint; None when every example is longer than max_length (nothing to train)."""
+def _job(ctx: CellContext, cell: CellSpec, reuse: dict | None) -> CellJob | None:
+    """The cell's job: reuse the stored checkpoint (`reuse`: its facts), or train one (None when every example
+    is longer than max_length: nothing to train)."""
     student, config = ctx.student, ctx.config
+    checkpoint = Path(reuse["checkpoint"]) if reuse else ctx.run_dir / "checkpoints" / cell.train_key
+    name = f"{student.spec}<-{cell.teacher}/{cell.protocol}/s{cell.seed}"
+    common = {"label": cell.label, "model_name": name, "checkpoint": checkpoint, "test": ctx.st.test,
+              "prompt": student.prompt, "decoding": student.decoding, "precision": student.precision,
+              "batch_size": config.evaluation.batch_size}
+    if reuse:  # what the store already holds of its evaluation is not generated again
+        fingerprint = ModelSource(name, "dir", path=checkpoint).fingerprint()
+        key, _ = evaluation_key(ctx.st.test, fingerprint, student.prompt, student.decoding, student.precision)
+        return CellJob(train=None, stored=frozenset(ctx.store.items(key)), **common)
     by_id = {it.id: it for it in ctx.st.pool}
     prompts = [render(ctx.st.task, by_id[e.item_id], student.tokenizer, student.prompt) for e in cell.examples]
     data = tokenize_examples(student.tokenizer, prompts, [e.rationale for e in cell.examples], chat=student.chat,
@@ -120,89 +135,152 @@ def _train(ctx: CellContext, cell: CellSpec) -> dict | None:
             f"{config.training.max_length} tokens and are left out")
     if not data.rows:
         return None
-    checkpoint = ctx.run_dir / "checkpoints" / cell.train_key
     item_ids = [cell.examples[i].item_id for i in data.kept]
-    train(student.base_dir, student.tokenizer, data.rows, config.training, cell.seed, checkpoint, student.precision,
-          metadata={"train_key": cell.train_key, "train_item_ids": item_ids, "n_too_long": data.too_long})
-    return _training_facts(read_metadata(checkpoint), checkpoint)
+    metadata = {"train_key": cell.train_key, "train_item_ids": item_ids, "n_too_long": data.too_long}
+    train = TrainJob(student.spec, student.fingerprint, data.rows, config.training, cell.seed, metadata)
+    return CellJob(train=train, **common)
 
 
-def _evaluate(ctx: CellContext, row: dict, checkpoint: Path) -> dict:
-    """The trained student, measured exactly as its baseline was (same items, prompt, decoding, precision)."""
-    student = ctx.student
-    name = f"{student.spec}<-{row['teacher']}/{row['protocol']}/s{row['seed']}"
-    source = ModelSource(name, "dir", path=checkpoint)
-    post = evaluate(load_model(source, precision=student.precision), ctx.st.test, ctx.store, prompt=student.prompt,
-                    decoding=student.decoding, batch_size=ctx.config.evaluation.batch_size,
-                    progress=sys.stderr.isatty())
-    row.update(status="done", post_eval_key=post.eval_key, checkpoint_fingerprint=source.fingerprint())
+def _prepare(ctx: CellContext, cell: CellSpec, failed: tuple[Path, str] | None = None) -> CellJob | None:
+    """The cell's job, its checkpoint reused when a whole one is stored (after discarding `failed`, one that
+    did not load, with the reason). None: nothing to train (recorded as skipped)."""
+    if failed is not None:
+        _discard(ctx, cell, *failed)
+    facts = _stored_checkpoint(ctx, cell, failed[0] if failed else None) if cell.examples else None
+    if facts:
+        log(f"  [reuse]  {cell.label}: stored checkpoint, evaluated under this run's settings")
+        return _job(ctx, cell, facts)
+    job = _job(ctx, cell, None) if cell.examples else None
+    if job is None:  # recorded too: "0 training examples" is a finding about this teacher and protocol
+        log(f"  [skip]   {cell.label}: no usable training examples under this protocol")
+        ctx.store.study.save_cell({**_cell_row(ctx, cell), "status": "skipped", "n_train": 0,
+                                   "n_too_long": len(cell.examples) if cell.examples else 0})
+    else:
+        log(f"  [train]  {cell.label}: {len(cell.examples)} examples")
+    return job
+
+
+def _record_trained(ctx: CellContext, cell: CellSpec, meta: dict, checkpoint: Path) -> dict:
+    row = {**_cell_row(ctx, cell), "status": "trained", **_training_facts(meta, checkpoint)}
+    ctx.store.study.save_cell(row)
+    log(f"  [eval]   {cell.label}")
+    return row
+
+
+def _record(ctx: CellContext, cell: CellSpec, job: CellJob, outcome: CellOutcome, streamed: bool) -> dict:
+    """The driver's part: the cell's training facts and post-evaluation rows (unless an in-process job
+    recorded them as it went), then the cell as done."""
+    row = ctx.store.study.cell(cell.key) if streamed else _record_trained(ctx, cell, outcome.facts, job.checkpoint)
+    if not streamed:
+        ctx.store.add_items(outcome.eval_key, outcome.rows, outcome.record)
+    row.update(status="done", post_eval_key=outcome.eval_key, checkpoint_fingerprint=outcome.fingerprint)
     ctx.store.study.save_cell(row)
     return row
 
 
-def _checkpoint(ctx: CellContext, cell: CellSpec, failed: tuple[Path, str] | None = None) -> dict | None:
-    """The cell's checkpoint facts: reused, or trained (after discarding `failed`, a checkpoint that did not
-    load, with the reason). Cells of other evaluation settings can share a training key, so the key is
-    claimed too: a run that finds another one training it waits and reuses the result."""
-    if not cell.examples:
-        return None
-    with ctx.store.leases.holding(f"train:{cell.train_key}", lambda who: log(
-            f"  [wait]   {cell.label}: another run ({who}) is training the same checkpoint")):
-        if failed is not None:
-            _discard(ctx, cell, *failed)
-        facts = _stored_checkpoint(ctx, cell, failed[0] if failed else None)
-        if facts:
-            log(f"  [reuse]  {cell.label}: stored checkpoint, evaluated under this run's settings")
-            return facts
-        log(f"  [train]  {cell.label}: {len(cell.examples)} examples")
-        return _train(ctx, cell)
+@dataclass
+class Claimed:
+    """A cell this run holds (its claim and its checkpoint's), with the job that runs it."""
+
+    ctx: CellContext
+    cell: CellSpec
+    job: CellJob
+    attempt: int = 1
 
 
-def _train_and_evaluate(ctx: CellContext, cell: CellSpec) -> dict:
-    """Train (or reuse) the cell's checkpoint and evaluate it; a checkpoint that fails to load is trained once
-    more. Called only while this run holds the cell's claim."""
-    failed = None
-    for attempt in (1, 2):
-        facts = _checkpoint(ctx, cell, failed)
-        if not facts:  # recorded too: "0 training examples" is a finding about this teacher and protocol
-            log(f"  [skip]   {cell.label}: no usable training examples under this protocol")
-            row = {**_cell_row(ctx, cell), "status": "skipped", "n_train": 0,
-                   "n_too_long": len(cell.examples) if cell.examples else 0}
-            ctx.store.study.save_cell(row)
-            return row
-        row = {**_cell_row(ctx, cell), "status": "trained", **facts}
-        ctx.store.study.save_cell(row)
-        log(f"  [eval]   {cell.label}")
-        try:
-            return _evaluate(ctx, row, Path(facts["checkpoint"]))
-        except ModelLoadError as e:
-            if attempt == 2:
-                raise
-            failed = (Path(facts["checkpoint"]), str(e))
-    raise AssertionError("unreachable: the second attempt returns or raises")
-
-
-def run_cell(ctx: CellContext, cell: CellSpec, held: set[str] | None = None) -> dict | None:
-    """One cell: skipped if stored; else claimed, its checkpoint reused or trained, and evaluated. None when
-    another live run holds the cell (named once, the first time, through `held`)."""
+def _claim(ctx: CellContext, cell: CellSpec, held: set[str] | None) -> Claimed | dict | None:
+    """Claim the cell and its checkpoint: the stored row when it is done, None when another live run holds
+    either (named once, the first time, through `held`), else the claimed cell with its job."""
     row = ctx.store.study.cell(cell.key) or {}
     if row.get("status") == "done":
         log(f"  [stored] {cell.label}")
         return row
-    holder = ctx.store.leases.claim(cell.key)
-    if holder is not None:
-        if held is not None and cell.key not in held:
-            log(f"  [held]   {cell.label}: another run ({holder}) is on it")
-            held.add(cell.key)
-        return None
-    try:
-        row = ctx.store.study.cell(cell.key) or {}  # it may have been finished while this run waited for it
-        if row.get("status") == "done":
-            log(f"  [stored] {cell.label}")
-            return row
-        return _train_and_evaluate(ctx, cell)
-    finally:
-        ctx.store.leases.release(cell.key)
+    for key in (cell.key, f"train:{cell.train_key}"):
+        holder = ctx.store.leases.claim(key)
+        if holder is not None:
+            if key != cell.key:
+                ctx.store.leases.release(cell.key)
+            if held is not None and cell.key not in held:
+                log(f"  [held]   {cell.label}: another run ({holder}) is on it")
+                held.add(cell.key)
+            return None
+    row = ctx.store.study.cell(cell.key) or {}  # it may have been finished while this run waited for it
+    if row.get("status") == "done":
+        log(f"  [stored] {cell.label}")
+        _release(ctx, cell)
+        return row
+    job = _prepare(ctx, cell)
+    if job is None:
+        _release(ctx, cell)
+        return ctx.store.study.cell(cell.key)
+    return Claimed(ctx, cell, job)
+
+
+def _release(ctx: CellContext, cell: CellSpec) -> None:
+    ctx.store.leases.release(f"train:{cell.train_key}")
+    ctx.store.leases.release(cell.key)
+
+
+def _callbacks(claimed: Claimed) -> dict:
+    """What an in-process job reports while it runs: its checkpoint once trained, its rows as they come."""
+    ctx, cell = claimed.ctx, claimed.cell
+    return {"on_trained": lambda meta: _record_trained(ctx, cell, meta, claimed.job.checkpoint),
+            "on_rows": lambda key, record, rows: ctx.store.add_items(key, rows, record)}
+
+
+def run_cells(executor, queue: list[tuple[CellContext, CellSpec]], held: set[str]) -> list:
+    """Run every cell of `queue` this run can claim through `executor`, recording each as it finishes; the
+    cells another run holds are returned. Local jobs run one at a time, each as soon as it is claimed (so a run
+    sharing the store takes the next one); Ray jobs are all submitted and Ray places them on the cluster."""
+    pending, later, claims, submitted, busy = [], [], {}, [], set()
+    for ctx, cell in queue:
+        if cell.train_key in busy:  # a job of this run trains the same checkpoint: reuse it afterwards
+            later.append((ctx, cell))
+            continue
+        claimed = _claim(ctx, cell, held)
+        if claimed is None:
+            pending.append((ctx, cell))
+        elif isinstance(claimed, Claimed):
+            claims[id(claimed.job)] = claimed
+            submitted.append(executor.submit(run_cell_job, claimed.job, claimed.job.gpus, **_callbacks(claimed)))
+            busy.add(cell.train_key)
+            if executor.streams:
+                _finish(executor, submitted, claims)
+                submitted, busy = [], set()
+    _finish(executor, submitted, claims)
+    return pending + (run_cells(executor, later, held) if later else [])
+
+
+def _finish(executor, submitted: list, claims: dict) -> None:
+    """Record each submitted job as it finishes, then release its claims. A checkpoint that did not load is
+    discarded and trained once more."""
+    for job, outcome, error in executor.results(submitted):
+        claimed = claims.pop(id(job))
+        ctx, cell = claimed.ctx, claimed.cell
+        try:
+            if isinstance(error, ModelLoadError):
+                job = _prepare(ctx, cell, failed=(job.checkpoint, str(error)))
+                if job is None:
+                    continue
+                claimed = Claimed(ctx, cell, job)
+                outcome = executor.call(run_cell_job, job, job.gpus, **_callbacks(claimed))  # 2nd failure raises
+            elif error is not None:
+                raise error
+            _record(ctx, cell, job, outcome, executor.streams)
+        finally:
+            _release(ctx, cell)
+
+
+def run_cell(ctx: CellContext, cell: CellSpec, held: set[str] | None = None) -> dict | None:
+    """One cell in this process: the stored row, or claimed, run and recorded; None when another live run
+    holds it."""
+    claimed = _claim(ctx, cell, held)
+    if isinstance(claimed, Claimed):
+        executor = LocalExecutor()
+        _finish(executor, [executor.submit(run_cell_job, claimed.job, **_callbacks(claimed))],
+                {id(claimed.job): claimed})
+        return ctx.store.study.cell(cell.key)
+    return claimed
 
 
 def wait_for_held(pending: list[tuple[CellContext, CellSpec]], held: set[str]) -> None:
@@ -219,11 +297,25 @@ def wait_for_held(pending: list[tuple[CellContext, CellSpec]], held: set[str]) -
             said = time.monotonic()
 
 
-def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
+def _baseline(config: StudyConfig, st: StudyTask, student: Student, store: Store, version: int,
+              run_dir: Path) -> CellContext:
+    """The student's pre-distillation evaluation (generated in stage one: read from the store here)."""
+    pre = evaluate(student.spec, st.test, store, prompt=student.prompt, decoding=student.decoding,
+                   precision=student.precision, batch_size=config.evaluation.batch_size)
+    log(f"student {student.spec}: pre-distillation accuracy {100 * pre.accuracy:.1f}% on {pre.n} test items")
+    return CellContext(config, st, student, store, run_dir, pre.eval_key, version)
+
+
+def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Executor | None = None) -> None:
+    """Plan, run and record the study, in the order its dependencies give: the generations cells need
+    (model teachers' rationales and students' baselines, `study.generations`, side by side), then the cells,
+    planned with their complete keys from the rationales, trained and evaluated through `executor`."""
+    executor = executor or LocalExecutor()
     log(budget_line(config))
-    students = [Student(spec, config) for spec in config.students]  # a bad model fails before any store write
-    p = students[0].precision
-    log(f"precision: {p.device}, {p.dtype} generation, {p.train} training ({p.reason})")
+    precision = executor.decide(config.evaluation.dtype)  # where the jobs run: one decision for the whole run
+    students = [Student(spec, config, precision) for spec in config.students]  # a bad model fails before writes
+    log(f"precision: {precision.device}, {precision.dtype} generation, {precision.train} training "
+        f"({precision.reason})")
     for leftover in clean_staging(run_dir / "checkpoints"):
         log(f"removed {leftover}: an unfinished checkpoint of a run that was killed")
     tasks = []
@@ -233,21 +325,17 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path) -> None:
         log(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items (disjoint)"
             + (f"; {dropped} repeated record(s) dropped (duplicates: keep-first)" if dropped else ""))
         tasks.append(st)
-    prepared = [(st, gather_all(config, st, store, log, p)) for st in tasks]
+    files = [read_files(config, st) for st in tasks]  # a bad rationale file stops the run before any write
+    run_generations(plan_generations(config, tasks, students), store, executor, log)
+    prepared = [(st, gather_all(config, st, store, log, precision, read)) for st, read in zip(tasks, files,
+                                                                                                strict=True)]
     # The config is recorded (a new version when it changed) only once it validated and its data loaded.
     version = store.study.save_study(config.name, asdict(config), versions())
     plans = [(st, student, plan_cells(config, st, student, teachers))
              for st, teachers in prepared for student in students]
     store.study.save_plan(config.name, [cell.key for _, _, cells in plans for cell in cells])
-    pending: list[tuple[CellContext, CellSpec]] = []
+    contexts = [(_baseline(config, st, student, store, version, run_dir), cells) for st, student, cells in plans]
+    queue = [(ctx, cell) for ctx, cells in contexts for cell in cells]
     held: set[str] = set()
-    for st, student, cells in plans:
-        with store.leases.holding(f"baseline:{config.name}:{st.name}:{student.spec}",
-                                  lambda who: log(f"  waiting for the baseline another run ({who}) evaluates")):
-            pre = evaluate(student.spec, st.test, store, prompt=student.prompt, decoding=student.decoding,
-                           precision=student.precision, batch_size=config.evaluation.batch_size,
-                           progress=sys.stderr.isatty())
-        log(f"student {student.spec}: pre-distillation accuracy {100 * pre.accuracy:.1f}% on {pre.n} test items")
-        ctx = CellContext(config, st, student, store, run_dir, pre.eval_key, version)
-        pending += [(ctx, cell) for cell in cells if run_cell(ctx, cell, held) is None]
+    pending = run_cells(executor, queue, held)  # on Ray: every cell at once, placed by Ray
     wait_for_held(pending, held)  # cells another run holds come last, so this run never idles before them

@@ -12,11 +12,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capgap.config import StudyConfig, parse, read_yaml
+from capgap.config import StudyConfig, TaskConfig, parse, read_yaml
 from capgap.errors import CapgapError
 from capgap.models import resolve
-from capgap.study.data import StudyTask, prepare_task
+from capgap.study.data import StudyTask, hub_datasets, prepare_task
 from capgap.study.teachers import gather
+from capgap.study.workplan import TaskSize, estimate, token_totals, tokens_text
 from capgap.tasks import AnswerType
 from capgap.tasks.choices import option_count
 from capgap.teachers import TeacherRationales
@@ -53,8 +54,12 @@ def _check(path: Path, data_dir: str | None) -> Validation:
     for i, t in enumerate(config.teachers):
         if t.kind == "model" and t.backend != "openai":  # a served model's name is the server's to know
             _guard(problems, f"teachers[{i}].model", lambda t=t: resolve(t.model))
-    tasks = []
+    tasks, remote = [], []
     for i, task_config in enumerate(config.tasks):
+        hub = hub_datasets(task_config, config.data_dir)
+        if hub:  # validation downloads nothing: the run checks these items when it reads them
+            remote.append(task_config)
+            continue
         try:
             st = prepare_task(task_config, i, config.data_dir)
         except CapgapError as e:
@@ -65,9 +70,9 @@ def _check(path: Path, data_dir: str | None) -> Validation:
         for j, t in enumerate(config.teachers):
             if t.kind != "model":  # reference and imported teachers are cheap to read in full
                 read[t.name] = _guard(problems, f"teachers[{j}] on tasks[{i}]",
-                                      lambda t=t, st=st: gather(t, config, st, None, None))
+                                      lambda t=t, st=st: gather(t, config, st, None))
         tasks.append((st, read))
-    return Validation(problems, [] if problems else plan_lines(config, tasks))
+    return Validation(problems, [] if problems else plan_lines(config, tasks, remote))
 
 
 def _guard(problems: list, where: str, action):
@@ -78,9 +83,19 @@ def _guard(problems: list, where: str, action):
         return None
 
 
-def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, TeacherRationales]]]) -> list[str]:
-    """What a run of this config will do, as lines: data, teachers' coverage, cells and work."""
+def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, TeacherRationales]]],
+               remote: list[TaskConfig] = ()) -> list[str]:
+    """What a run of this config will do, as lines: data, teachers' coverage, cells and work. `remote`: tasks
+    read from the Hub, sized by their splits' limits."""
     lines = []
+    sizes = [TaskSize(st.name, len(st.pool), len(st.test.items), "local data") for st, _ in tasks]
+    for t in remote:
+        size = TaskSize(t.name, t.pool.first or t.pool.limit, t.test.limit, "")
+        sizes.append(size)
+        hub = ", ".join(hub_datasets(t, config.data_dir))
+        lines.append(f"task {t.name}: Hub dataset(s) {hub}, read at run time (validate downloads nothing: the run "
+                     f"checks its items, the splits' disjointness and teacher files on it); at most "
+                     f"{size.pool or '?'} training questions, {size.test or '?'} test items")
     for st, read in tasks:
         lines.append(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items, "
                      "disjoint (no shared id or question text)")
@@ -89,15 +104,15 @@ def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, Teach
             got = read.get(t.name)
             if got is None:
                 lines.append(f"  teacher {t.name}: {t.samples} rationale(s) per question generated with {t.model} "
-                             f"({t.backend} backend) at run time ({t.samples * len(st.pool)} generations of up to {t.max_new_tokens} "
-                             "tokens)")
+                             f"({t.backend} backend) at run time ({t.samples * len(st.pool)} generations of up to "
+                             f"{t.max_new_tokens} tokens)")
                 continue
             covered = len({r.item_id for r in got.rationales})
             notes = got.notes[1:] if t.kind == "imported" else got.notes  # an import's first note: coverage
             lines.append(f"  teacher {t.name}: rationales for {covered} of {len(st.pool)} pool questions, "
                          f"{100 * got.accuracy:.1f}% correct by capgap's checker"
                          + (f"; {'; '.join(notes)}" if notes else ""))
-    return lines + _work_lines(config, [st for st, _ in tasks])
+    return lines + _work_lines(config, sizes)
 
 
 def _skew(st: StudyTask) -> list[str]:
@@ -113,30 +128,24 @@ def _skew(st: StudyTask) -> list[str]:
             f"every time scores {100 * share:.0f}%; set the task option shuffle_options: true"]
 
 
-def _work_lines(config: StudyConfig, tasks: list[StudyTask]) -> list[str]:
-    """The cells and an upper bound of the work they take, in runs and tokens (what a run costs)."""
+def _work_lines(config: StudyConfig, sizes: list[TaskSize]) -> list[str]:
+    """The cells and an upper bound of the work they take, in runs and tokens (`study.workplan`)."""
     per_task = len(config.students) * len(config.teachers) * len(config.protocols) * len(config.seeds)
-    cells = len(tasks) * per_task
+    cells = len(sizes) * per_task
     t, ev = config.training, config.evaluation
     budget = f"{t.steps} optimizer steps" if t.epochs is None else f"{t.epochs} epoch(s)"
-    n_test = sum(len(st.test.items) for st in tasks)
-    baselines = len(config.students) * len(tasks)
-    eval_tokens = n_test * (len(config.students) + per_task) * ev.max_new_tokens  # baselines + post-distillation
-    teacher_tokens = sum(x.samples * x.max_new_tokens * len(st.pool) for x in config.teachers if x.kind == "model"
-                         for st in tasks)
-    lines = [f"cells: {cells} = {len(tasks)} task(s) x {len(config.students)} student(s) x "
+    n_test = sum(s.test or 0 for s in sizes)
+    baselines = len(config.students) * len(sizes)
+    totals = token_totals(estimate(config, sizes))
+    lines = [f"cells: {cells} = {len(sizes)} task(s) x {len(config.students)} student(s) x "
              f"{len(config.teachers)} teacher(s) x {len(config.protocols)} protocol(s) x {len(config.seeds)} seed(s)",
              f"work: at most {cells} training runs of {budget} (effective batch {t.batch_size * t.grad_accum}); "
              f"{baselines} baseline and up to {cells} post-distillation evaluation(s), each on its task's test items "
              f"({n_test} over all tasks) with up to {ev.max_new_tokens} new tokens per item; cells with the same "
              "training data share a checkpoint, and what the store holds is not redone"]
-    cost = [f"{_tokens(teacher_tokens)} teacher tokens generated"] if teacher_tokens else []
+    cost = [f"{tokens_text(totals['teacher'])} teacher tokens generated"] if totals["teacher"] else []
     if t.epochs is None:
-        cost.append(f"{_tokens(cells * t.steps * t.batch_size * t.grad_accum * t.max_length)} tokens trained on")
-    cost.append(f"{_tokens(eval_tokens)} tokens generated in evaluations")
+        cost.append(f"{tokens_text(totals['training'])} tokens trained on")
+    cost.append(f"{tokens_text(totals['evaluation'])} tokens generated in evaluations")
     lines.append(f"cost (upper bounds): {', '.join(cost)}")
     return lines
-
-
-def _tokens(n: int) -> str:
-    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"

@@ -18,6 +18,7 @@ from capgap.tasks.files import (
     FieldMap,
     build_task,
     gsm8k_items,
+    is_hub_id,
     kept_where,
     load_hub_records,
     mapped_items,
@@ -26,6 +27,8 @@ from capgap.tasks.files import (
     unique_items,
 )
 
+SVAMP_HUB, GSM8K_HUB = "ChilleD/SVAMP", "openai/gsm8k"  # read when a task names no data
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -33,6 +36,7 @@ class TaskSpec:
     loader: Callable[..., Task]
     option_types: dict[str, Any]  # option name -> type: read from the loader's signature (arith: ArithConfig)
     check: Callable[[dict], list[tuple[str, str]]] | None = None  # (option, problem) found without reading data
+    hub: str | None = None  # the Hub dataset read when the options name no data
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -57,15 +61,14 @@ def _records(name: str, data: str | None, split: str | None, hub: str | None, co
     if source is None:
         raise CapgapError(f"task '{name}' reads its items from data: pass --data PATH (a JSON / JSONL file) "
                           "or a Hugging Face dataset id")
-    path = Path(source).expanduser()
-    is_hub_id = not path.exists() and source.count("/") == 1 and path.suffix not in (".json", ".jsonl")
-    if is_hub_id:
+    if is_hub_id(source):
         split = split or "test"
         records, described = load_hub_records(source, config, split), {"hub": source, "split": split}
     else:
         if split is not None:
             raise CapgapError(f"split '{split}' names a Hub dataset split, but {source} is a local file; select its "
                               f"records with where: {{FIELD: {split}}} instead")
+        path = Path(source).expanduser()
         records, described = read_records(path), {"file": path.name}
     if where:
         records, described = kept_where(records, where, source), {**described, "where": where}
@@ -80,14 +83,14 @@ def _deduplicated(records: list, items: list[Item], duplicates: str, source: dic
 
 def _svamp(*, data: str | None = None, split: str | None = None, where: dict | None = None,
            duplicates: str = "error") -> Task:
-    records, source = _records("svamp", data, split, "ChilleD/SVAMP", where=where)
+    records, source = _records("svamp", data, split, SVAMP_HUB, where=where)
     items, source = _deduplicated(records, svamp_items(records), duplicates, source)
     return build_task("svamp", items, AnswerType.NUMBER, source)
 
 
 def _gsm8k(*, data: str | None = None, split: str | None = None, where: dict | None = None,
            duplicates: str = "error") -> Task:
-    records, source = _records("gsm8k", data, split, "openai/gsm8k", "main" if not data else None, where)
+    records, source = _records("gsm8k", data, split, GSM8K_HUB, "main" if not data else None, where)
     items, source = _deduplicated(records, gsm8k_items(records), duplicates, source)
     return build_task("gsm8k", items, AnswerType.NUMBER, source)
 
@@ -112,12 +115,16 @@ def _answer_type(value: str) -> AnswerType:
         raise CapgapError(f"unknown answer type '{value}'; valid: {valid}") from None
 
 
-def _jsonl(*, data: str | None = None, split: str | None = None, where: dict | None = None,
-           fields: dict | str | None = None, answer_type: str = "number", duplicates: str = "error",
-           shuffle_options: bool = False, exemplars: int = 8) -> Task:
+def _jsonl(*, data: str | None = None, split: str | None = None, subset: str | None = None,
+           where: dict | None = None, fields: dict | str | None = None, answer_type: str = "number",
+           duplicates: str = "error", shuffle_options: bool = False, exemplars: int = 8) -> Task:
     field_map = fields if isinstance(fields, FieldMap) else FieldMap.parse(fields)
     kind = _answer_type(answer_type)  # option mistakes first: before any data is read
-    records, source = _records("jsonl", data, split, None, where=where)
+    if subset is not None and not (data and is_hub_id(data)):
+        raise CapgapError(f"subset '{subset}' names a configuration of a Hub dataset, but the data is not a Hub "
+                          "dataset id; leave subset out for a local file")
+    records, source = _records("jsonl", data, split, None, subset, where)
+    source = {**source, "subset": subset} if subset else source
     items = mapped_items(records, field_map, kind, shuffle_options)
     items, source = _deduplicated(records, items, duplicates, source)
     shuffle = {"shuffle_options": True} if shuffle_options else {}
@@ -149,10 +156,10 @@ def _check_arith(options: dict) -> list[tuple[str, str]]:
 TASKS: dict[str, TaskSpec] = {
     "arith": TaskSpec("generated multi-step arithmetic word problems with gold rationales (no data file)",
                       _arith, typing.get_type_hints(ArithConfig), _check_arith),
-    "svamp": TaskSpec("SVAMP math word problems (SVAMP.json format, or Hub id ChilleD/SVAMP)", _svamp,
-                      _keyword_options(_svamp), _check_duplicates),
-    "gsm8k": TaskSpec("GSM8K grade-school math (JSONL with '#### N' answers, or Hub id openai/gsm8k)", _gsm8k,
-                      _keyword_options(_gsm8k), _check_duplicates),
+    "svamp": TaskSpec(f"SVAMP math word problems (SVAMP.json format, or Hub id {SVAMP_HUB})", _svamp,
+                      _keyword_options(_svamp), _check_duplicates, SVAMP_HUB),
+    "gsm8k": TaskSpec(f"GSM8K grade-school math (JSONL with '#### N' answers, or Hub id {GSM8K_HUB})", _gsm8k,
+                      _keyword_options(_gsm8k), _check_duplicates, GSM8K_HUB),
     "jsonl": TaskSpec("any JSON / JSONL file with a field mapping and an answer type", _jsonl,
                       _keyword_options(_jsonl), _check_jsonl),
 }
@@ -193,6 +200,15 @@ def option_problems(name: str, options: dict) -> list[tuple[str, str]]:
     return problems
 
 
+def hub_source(name: str, options: dict) -> str | None:
+    """The Hub dataset task `name` reads with these options (None: a local file, or generated items)."""
+    spec = _spec(name)
+    if "data" not in spec.option_types:
+        return None
+    source = options.get("data") or spec.hub
+    return source if source and is_hub_id(source) else None
+
+
 def task_options(name: str) -> tuple[str, ...]:
     """The option names task `name` takes (its loader's keyword arguments)."""
     return _spec(name).options
@@ -209,4 +225,4 @@ def load_task(name: str, **options) -> Task:
 
 
 __all__ = ["PIPELINES", "TASKS", "AnswerType", "ArithConfig", "Extracted", "FieldMap", "Item", "Task",
-           "extract", "is_correct", "load_task", "option_problems", "task_options"]
+           "extract", "hub_source", "is_correct", "load_task", "option_problems", "task_options"]

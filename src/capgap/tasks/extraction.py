@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from capgap.tasks.expressions import expression_gold, read_expression, same_expression
 from capgap.tasks.numbers import (
     FLEX_NUMBER,
     NUMBER_WORDS,
@@ -48,8 +49,8 @@ from capgap.tasks.numbers import (
 PIPELINES = ("strict", "flexible")
 EXTRACTION_VERSION = 3  # bump when extraction changes: stored rows of older versions are re-scored
 
-__all__ = ["EXTRACTION_VERSION", "PIPELINES", "AnswerType", "Extracted", "canonical_gold", "extract",
-           "final_statement", "format_number", "hedged", "is_correct", "normalize_string", "parse_number"]
+__all__ = ["EXTRACTION_VERSION", "PIPELINES", "AnswerType", "Extracted", "boxed_contents", "canonical_gold",
+           "extract", "final_statement", "format_number", "hedged", "is_correct", "normalize_string", "parse_number"]
 
 
 class AnswerType(str, enum.Enum):
@@ -57,6 +58,7 @@ class AnswerType(str, enum.Enum):
     CHOICE = "choice"
     YESNO = "yesno"
     STRING = "string"
+    MATH = "math"  # a LaTeX expression (MATH), compared by math-verify (`tasks.expressions`)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,11 @@ def _boxed(text: str) -> list[tuple[int, str]]:
         if end is not None:
             found.append((m.start(), text[m.end() : end - 1]))
     return found
+
+
+def boxed_contents(text: str) -> list[str]:
+    """The contents of every \\boxed{...} of `text`, in order."""
+    return [inner for _, inner in _boxed(_clean(text))]
 
 
 def _undecorate(span: str, hedges: bool = True) -> str:
@@ -256,9 +263,14 @@ def _read_string(span: str, leading_only: bool) -> str | None:
     return normalize_string(_sentence(_undecorate(span, hedges=False)).rstrip(".")) or None
 
 
+def _read_math(span: str, leading_only: bool) -> str | None:
+    """A LaTeX expression at the span's start ("$\\frac{1}{2}$", "\\boxed{x^2+1}")."""
+    return read_expression(_undecorate(span, hedges=False))
+
+
 _READERS: dict[AnswerType, Callable[[str, bool], str | None]] = {
     AnswerType.NUMBER: _read_number, AnswerType.CHOICE: _read_choice,
-    AnswerType.YESNO: _read_yesno, AnswerType.STRING: _read_string}
+    AnswerType.YESNO: _read_yesno, AnswerType.STRING: _read_string, AnswerType.MATH: _read_math}
 
 
 def _statements(text: str, answer_type: AnswerType) -> list[_Statement]:
@@ -299,7 +311,7 @@ def _alternatives(span: str, answer_type: AnswerType) -> bool:
     if answer_type is AnswerType.NUMBER:
         m = _NUMBER_OR.match(text)
         return bool(m) and to_fraction(m.group(1).replace(",", "")) != to_fraction(m.group(3).replace(",", ""))
-    if answer_type is AnswerType.STRING:
+    if answer_type in (AnswerType.STRING, AnswerType.MATH):  # "or" and "," belong to such answers
         return False
     read = _READERS[answer_type]
     joint = _OR_SLASH if answer_type is AnswerType.YESNO else _OR
@@ -346,6 +358,12 @@ def _flexible(text: str, answer_type: AnswerType) -> str | None:
     if answer_type is AnswerType.YESNO:
         words = _YESNO.findall(_mask(text))
         return _yesno(words[-1]) if words else None
+    if answer_type is AnswerType.MATH:  # the last box, else the last line's statement, else the last number
+        boxes = _boxed(text)
+        candidates = _number_candidates(text)
+        return ((read_expression(boxes[-1][1]) if boxes else None)
+                or _strict(text.strip().splitlines()[-1] if text.strip() else "", answer_type)
+                or (format_number(candidates[-1][1]) if candidates else None))
     lines = [line for line in text.splitlines() if line.strip()]
     return (_strict(lines[-1], answer_type) or normalize_string(lines[-1]) or None) if lines else None
 
@@ -394,8 +412,12 @@ def canonical_gold(gold: str, answer_type: AnswerType) -> str:
     String golds are normalised whole: "Dr. Smith" stays "dr smith" (no cut at the abbreviation's period).
     """
     gold = _clean(gold)
-    whole = answer_type is AnswerType.STRING
-    value = (normalize_string(gold) or None) if whole else _READERS[answer_type](gold, False)
+    if answer_type is AnswerType.STRING:
+        value = normalize_string(gold) or None
+    elif answer_type is AnswerType.MATH:  # a whole solution's last box, or the expression
+        value = expression_gold(gold)
+    else:
+        value = _READERS[answer_type](gold, False)
     if value is None:
         raise ValueError(f"gold answer {gold!r} is not a valid {answer_type.value}")
     return value
@@ -417,4 +439,6 @@ def is_correct(extracted: str | None, gold: str, answer_type: AnswerType) -> boo
         if a is None or b is None:
             return False
         return a == b or _decimal_match(a, texts[0], b) or _decimal_match(b, texts[1], a)
+    if answer_type is AnswerType.MATH:
+        return same_expression(gold, extracted)
     return extracted == gold

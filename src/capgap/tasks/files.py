@@ -155,6 +155,12 @@ def _jsonl(path: Path, text: str) -> Iterator[Record]:
         yield f"{path} line {number}", record
 
 
+def is_hub_id(source: str) -> bool:
+    """Whether a data source names a Hub dataset ("org/name") rather than a local file."""
+    path = Path(source).expanduser()
+    return not path.exists() and source.count("/") == 1 and path.suffix not in (".json", ".jsonl")
+
+
 def load_hub_records(dataset_id: str, config: str | None, split: str) -> list[Record]:
     """Records of a Hugging Face dataset split (needs the `datasets` package and the Hub or its cache)."""
     try:

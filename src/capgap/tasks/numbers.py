@@ -253,10 +253,10 @@ class _QuietTimeoutWarning(logging.Filter):
         return "Timeout is disabled" not in record.getMessage()
 
 
-_QUIET = _QuietTimeoutWarning()
+QUIET_TIMEOUT = _QuietTimeoutWarning()
 # LaTeX math up to the closing "$", a sentence end before a word, or the end of the line.
 _LATEX_REGION = re.compile(r"[^\n;$]*?(?=[.,;]?\s+[A-Za-z]|[.,;]?\s*(?:\n|$)|\$)")
-_LATEX_SAFE = re.compile(r"\^\s*\{?\s*[-\d.]{4,}|\^\s*\{[^}]*\^|!")  # huge powers, towers, factorials
+UNSAFE_LATEX = re.compile(r"\^\s*\{?\s*[-\d.]{4,}|\^\s*\{[^}]*\^|!")  # huge powers, towers, factorials
 
 
 @functools.lru_cache(maxsize=4096)
@@ -267,12 +267,12 @@ def latex_value(tex: str) -> Number | None:
     milliseconds and needs no signal handler (math-verify's timeout only works in the main thread).
     """
     tex = re.sub(r"\\[()\[\]]", "", tex).strip().strip("$").strip()
-    if not tex or len(tex) > 300 or _LATEX_SAFE.search(tex):
+    if not tex or len(tex) > 300 or UNSAFE_LATEX.search(tex):
         return None
     import sympy
     from math_verify import LatexExtractionConfig, parse
 
-    logging.getLogger("math_verify.parser").addFilter(_QUIET)
+    logging.getLogger("math_verify.parser").addFilter(QUIET_TIMEOUT)
     try:
         parsed = parse(f"${tex}$", [LatexExtractionConfig()], parsing_timeout=None)
     except Exception:  # math-verify and sympy raise many kinds of errors: unreadable means no value

@@ -12,9 +12,9 @@ from capgap.config import TeacherConfig
 from capgap.evaluation import PromptConfig, evaluate
 from capgap.models.backends import ModelRef
 from capgap.models.generation import Decoding
-from capgap.models.serving import Endpoint
 from capgap.models.loading import count_parameters
 from capgap.models.precision import Precision
+from capgap.models.serving import Endpoint
 from capgap.models.sources import resolve
 from capgap.store import Store
 from capgap.tasks.base import Task
@@ -30,16 +30,20 @@ def teacher_ref(config: TeacherConfig) -> ModelRef:
     return ModelRef(config.model, config.backend, endpoint)
 
 
+def teacher_samples(config: TeacherConfig) -> list[tuple[PromptConfig, Decoding]]:
+    """The prompt and decoding of each sample: sample k is an evaluation on the pool with seed k."""
+    prompt = PromptConfig(**asdict(config.prompt))
+    return [(prompt, Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=sample))
+            for sample in range(config.samples)]
+
+
 def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dtype: str = "auto",
                      precision: Precision | None = None,
                      batch_size: int = 32, progress: bool = False) -> TeacherRationales:
-    prompt = PromptConfig(**asdict(config.prompt))
     rationales, eval_keys = [], []
-    for sample in range(config.samples):
-        decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=sample)
+    for sample, (prompt, decoding) in enumerate(teacher_samples(config)):
         result = evaluate(teacher_ref(config), pool_task, store, prompt=prompt, decoding=decoding, dtype=dtype,
-                          precision=precision,
-                          batch_size=batch_size, progress=progress)
+                          precision=precision, batch_size=batch_size, progress=progress)
         eval_keys.append(result.eval_key)
         for item, row in zip(pool_task.items, result.rows, strict=True):
             normalized = normalize_rationale(row["generation"], pool_task)

@@ -84,8 +84,11 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
                   warmup_steps: int):
     from trl import SFTConfig
 
+    # Under `accelerate launch` (training.launch) each of the WORLD_SIZE processes takes its share of every
+    # batch, so the effective batch stays batch_size x grad_accum (load checks that processes divides it).
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     return SFTConfig(
-        output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size,
+        output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size // world,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
         warmup_steps=warmup_steps, lr_scheduler_type="cosine", seed=seed, data_seed=seed,
         logging_steps=1, save_strategy="no", report_to="none", max_length=cfg.max_length,
@@ -113,10 +116,11 @@ def _model_for_training(directory: Path, cfg: TrainingConfig):
 
 
 def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed: int, out_dir: Path,
-          precision: Precision, metadata: dict | None = None) -> TrainResult:
+          precision: Precision, metadata: dict | None = None) -> TrainResult | None:
     """Train from the base checkpoint in `base_dir`; the (merged) result lands in `out_dir`, with a metadata
     JSON beside the weights. The same inputs give the same weights: every RNG is seeded before the model
-    (and its LoRA adapters) is built."""
+    (and its LoRA adapters) is built. Under `accelerate launch` every process calls this, and only the main
+    one writes the checkpoint and returns its result (the others return None)."""
     from datasets import Dataset
     from transformers import PrinterCallback, set_seed
     from trl import SFTTrainer
@@ -133,6 +137,9 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # capgap reports progress itself; the loss curve goes to the store
     trainer.train()
+    if not trainer.is_world_process_zero():  # one of several processes (training.launch): the main one writes
+        shutil.rmtree(staging, ignore_errors=True)
+        return None
     curve = [(h["step"], float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
     merged = trainer.model.merge_and_unload() if cfg.method == "lora" else trainer.model
     shutil.rmtree(staging / "trainer", ignore_errors=True)

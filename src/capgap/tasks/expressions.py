@@ -1,0 +1,71 @@
+"""Answers that are LaTeX expressions (answer type `math`, e.g. MATH): read from a statement, compared by
+math-verify.
+
+    read_expression("$\\frac{\\pi}{2}$. So we are done")   # '\\frac{\\pi}{2}'
+    same_expression("\\frac{\\pi}{2}", "\\pi/2")            # True
+
+An expression answer is kept as written (the LaTeX of the statement up to its closing "$" or the end of
+its sentence, spaces collapsed). Two answers are equal when their texts are, or when math-verify finds them
+equivalent (`math_verify.verify`: symbolic and numeric comparison, tuples, intervals and sets; Hugging
+Face's Math-Verify, the checker of open-r1 and lighteval's MATH). A gold written as a whole solution
+(MATH's `solution` field) is its last \\boxed{...}. Inputs are bounded as in `numbers.latex_value` (at most
+300 characters, no huge powers or factorials), so no timer is needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+from capgap.tasks.numbers import QUIET_TIMEOUT, UNSAFE_LATEX
+
+MAX_CHARS = 300
+# The expression: up to a closing "$" / "\)" / "\]", a sentence end (". " before a word), or the line's end.
+_REGION = re.compile(r"(?:[^\n$]|\\\$)*?(?=\$|\\\)|\\\]|\.\s+[A-Z]|\.?\s*(?:\n|$))")
+
+
+def read_expression(span: str) -> str | None:
+    """The expression a statement states, from its first character (its decoration already removed)."""
+    match = _REGION.match(span.lstrip())
+    text = " ".join(match.group(0).split()).rstrip(" .,;") if match else ""
+    return text if text and len(text) <= MAX_CHARS and _parsed(text) else None
+
+
+def expression_gold(text: str) -> str | None:
+    """A gold answer: the last \\boxed{...} of a written solution, else the whole text without its "$"."""
+    from capgap.tasks.extraction import boxed_contents
+
+    boxes = boxed_contents(text)
+    inner = boxes[-1] if boxes else text.strip().strip("$")
+    return read_expression(inner)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(tex: str) -> tuple:
+    """math-verify's reading of `tex` (empty when it reads nothing, or the input is out of bounds)."""
+    if len(tex) > MAX_CHARS or UNSAFE_LATEX.search(tex):
+        return ()
+    from math_verify import LatexExtractionConfig, parse
+
+    logging.getLogger("math_verify.parser").addFilter(QUIET_TIMEOUT)
+    try:
+        return tuple(parse(f"${tex}$", [LatexExtractionConfig()], parsing_timeout=None))
+    except Exception:  # math-verify and sympy raise many kinds of errors: unreadable reads nothing
+        return ()
+
+
+def same_expression(gold: str, answer: str) -> bool:
+    """Whether `answer` states the gold expression: the same text, or equivalent by math-verify."""
+    if gold == answer:
+        return True
+    a, b = _parsed(gold), _parsed(answer)
+    if not a or not b:
+        return False
+    from math_verify import verify
+
+    logging.getLogger("math_verify.grader").addFilter(QUIET_TIMEOUT)
+    try:
+        return bool(verify(list(a), list(b), timeout_seconds=None))
+    except Exception:  # an undecidable comparison is not a match
+        return False
