@@ -185,7 +185,6 @@ class Claimed:
     ctx: CellContext
     cell: CellSpec
     job: CellJob
-    attempt: int = 1
 
 
 def _claim(ctx: CellContext, cell: CellSpec, held: set[str] | None) -> Claimed | dict | None:
@@ -228,7 +227,7 @@ def _callbacks(claimed: Claimed) -> dict:
             "on_rows": lambda key, record, rows: ctx.store.add_items(key, rows, record)}
 
 
-def run_cells(executor, queue: list[tuple[CellContext, CellSpec]], held: set[str]) -> list:
+def run_cells(executor: Executor, queue: list[tuple[CellContext, CellSpec]], held: set[str]) -> list:
     """Run every cell of `queue` this run can claim through `executor`, recording each as it finishes; the
     cells another run holds are returned. Local jobs run one at a time, each as soon as it is claimed (so a run
     sharing the store takes the next one); Ray jobs are all submitted and Ray places them on the cluster."""
@@ -251,9 +250,11 @@ def run_cells(executor, queue: list[tuple[CellContext, CellSpec]], held: set[str
     return pending + (run_cells(executor, later, held) if later else [])
 
 
-def _finish(executor, submitted: list, claims: dict) -> None:
+def _finish(executor: Executor, submitted: list, claims: dict) -> None:
     """Record each submitted job as it finishes, then release its claims. A checkpoint that did not load is
-    discarded and trained once more."""
+    discarded and trained once more. A job that fails does not stop the others from being recorded: its
+    error is raised once every submitted job has finished."""
+    failure: BaseException | None = None
     for job, outcome, error in executor.results(submitted):
         claimed = claims.pop(id(job))
         ctx, cell = claimed.ctx, claimed.cell
@@ -267,23 +268,28 @@ def _finish(executor, submitted: list, claims: dict) -> None:
             elif error is not None:
                 raise error
             _record(ctx, cell, job, outcome, executor.streams)
+        except Exception as e:  # raised below, once the other jobs are recorded
+            failure = failure or e
         finally:
             _release(ctx, cell)
+    if failure is not None:
+        raise failure
 
 
-def run_cell(ctx: CellContext, cell: CellSpec, held: set[str] | None = None) -> dict | None:
-    """One cell in this process: the stored row, or claimed, run and recorded; None when another live run
-    holds it."""
+def run_cell(ctx: CellContext, cell: CellSpec, held: set[str] | None = None,
+             executor: Executor | None = None) -> dict | None:
+    """One cell: the stored row, or claimed, run (through `executor`, default this process) and recorded;
+    None when another live run holds it."""
     claimed = _claim(ctx, cell, held)
     if isinstance(claimed, Claimed):
-        executor = LocalExecutor()
-        _finish(executor, [executor.submit(run_cell_job, claimed.job, **_callbacks(claimed))],
-                {id(claimed.job): claimed})
+        executor = executor or LocalExecutor()
+        job = claimed.job
+        _finish(executor, [executor.submit(run_cell_job, job, job.gpus, **_callbacks(claimed))], {id(job): claimed})
         return ctx.store.study.cell(cell.key)
     return claimed
 
 
-def wait_for_held(pending: list[tuple[CellContext, CellSpec]], held: set[str]) -> None:
+def wait_for_held(pending: list[tuple[CellContext, CellSpec]], held: set[str], executor: Executor) -> None:
     """Wait until the cells other runs held are finished (by their owner, or by this run once the owner's
     claim expired), saying every minute how many are left."""
     if pending:
@@ -291,7 +297,7 @@ def wait_for_held(pending: list[tuple[CellContext, CellSpec]], held: set[str]) -
     said = time.monotonic()
     while pending:
         time.sleep(POLL_SECONDS)
-        pending = [(ctx, cell) for ctx, cell in pending if run_cell(ctx, cell, held) is None]
+        pending = [(ctx, cell) for ctx, cell in pending if run_cell(ctx, cell, held, executor) is None]
         if pending and time.monotonic() - said > 60:
             log(f"still waiting for {len(pending)} cell(s) that another run is working on")
             said = time.monotonic()
@@ -338,4 +344,4 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
     queue = [(ctx, cell) for ctx, cells in contexts for cell in cells]
     held: set[str] = set()
     pending = run_cells(executor, queue, held)  # on Ray: every cell at once, placed by Ray
-    wait_for_held(pending, held)  # cells another run holds come last, so this run never idles before them
+    wait_for_held(pending, held, executor)  # cells another run holds come last, so this run never idles before them
