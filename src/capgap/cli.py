@@ -128,6 +128,7 @@ def _quiet_transformers() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")  # bars capgap does not draw (GGUF conversion); its own pass disable=
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # also for jobs in other processes (Ray, accelerate)
     # Library deprecation and data-loader notices say nothing about the user's study.
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)

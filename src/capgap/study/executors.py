@@ -12,6 +12,7 @@ CPU-only driver in front of GPU workers gets the GPUs' precision).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 from capgap.errors import CapgapError, did_you_mean
 from capgap.models.precision import Precision, decide
 
-# Forwarded to Ray workers: where capgap's cache and the Hub cache are, offline mode, precision override.
+# Forwarded to Ray workers: where capgap's cache and the Hub cache are, offline mode, precision override, and
+# the quiet settings of the driver (no library progress bars from the workers).
 FORWARDED_ENV = ("CAPGAP_CACHE_DIR", "CAPGAP_DTYPE", "HF_HOME", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "XDG_CACHE_HOME",
-                 "TOKENIZERS_PARALLELISM")
+                 "TOKENIZERS_PARALLELISM", "TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")
 CONNECT_SECONDS = 5.0  # how long a cluster address may take to accept a connection before it is called wrong
 
 
@@ -94,7 +96,7 @@ class RayExecutor:
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         try:
             ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False, include_dashboard=False,
-                     ignore_reinit_error=True)
+                     ignore_reinit_error=True, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise CapgapError(f"cannot join the Ray cluster at {address or 'a new local one'} "
                               f"({str(e).splitlines()[0][:200]}); start it with `ray start --head` and pass its "
