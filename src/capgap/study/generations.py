@@ -91,8 +91,10 @@ def _claim(needed: list[Needed], store: Store, log: Callable[[str], None],
 
 def _run(jobs: list[EvalJob], store: Store, executor) -> None:
     """Run the claimed jobs: Ray's submitted first, then this process's, then Ray's recorded as they return."""
-    here = [j for j in jobs if executor.streams or j.model.backend == "openai"]
-    submitted = [executor.submit(run_evaluation, j) for j in jobs if j not in here]
+    here, remote = [], []
+    for job in jobs:
+        (here if executor.streams or job.model.backend == "openai" else remote).append(job)
+    submitted = [executor.submit(run_evaluation, job) for job in remote]
     for job in here:
         run_evaluation(job, None, Recorder(store, job).add, progress=sys.stderr.isatty())
         store.leases.release(f"eval:{job.key}")
