@@ -21,13 +21,13 @@ import platform
 import time
 from dataclasses import dataclass, field
 
-from capgap.errors import CapgapError
 from capgap.evaluation.metrics import wilson_interval
 from capgap.evaluation.prompts import PromptConfig
 from capgap.evaluation.scoring import rescore_stale, scores
 from capgap.models import LoadedModel, Precision, decide
 from capgap.models.backends import SERVER, HFGenerator, ModelRef, fingerprint_of, open_generator
 from capgap.models.generation import Decoding, Generation, row_seed
+from capgap.models.sources import require_same_model
 from capgap.store import EvalRecord, Store
 from capgap.tasks import Item, Task
 
@@ -146,10 +146,7 @@ def run_evaluation(job: EvalJob, generator=None, on_rows=None, progress: bool = 
     if not job.missing:
         return []
     generator = generator or open_generator(job.model, job.precision)
-    if generator.fingerprint != job.fingerprint:  # a worker machine with other files than the planner's
-        raise CapgapError(f"model '{job.model.spec}' on {platform.node()} is not the model the evaluation was "
-                          f"planned with ({generator.fingerprint} vs {job.fingerprint}); install the same model "
-                          "files on every machine")
+    require_same_model(job.model.spec, generator.fingerprint, job.fingerprint)  # a worker with other files
     task, rows_out = job.task, []
     bar = tqdm(total=len(job.missing), desc=f"{job.model.spec} on {task.name}", unit="item", disable=not progress)
 

@@ -88,6 +88,15 @@ class ModelSource:
                 f"or a built-in alias ({', '.join(ALIASES)})") from None
 
 
+def require_same_model(spec: str, found: str, planned: str) -> None:
+    """A job on another machine must see the files its planner fingerprinted: else one error line."""
+    if found != planned:
+        import platform
+
+        raise CapgapError(f"model '{spec}' on {platform.node()} is not the model the run planned with ({found} vs "
+                          f"{planned}); install the same model files on every machine")
+
+
 def resolve(spec: str) -> ModelSource:
     """A model spec → its source. Raises CapgapError listing the aliases when nothing matches."""
     if spec in ALIASES:

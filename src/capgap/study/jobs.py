@@ -7,12 +7,10 @@ what the driver records; it never touches the store.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.config import TrainingConfig
-from capgap.errors import CapgapError
 from capgap.evaluation.prompts import PromptConfig
 from capgap.evaluation.runner import EvalJob, evaluation_key, run_evaluation, versions
 from capgap.models.backends import HFGenerator, ModelRef
@@ -66,15 +64,12 @@ def _train(t: TrainJob, checkpoint: Path, precision: Precision) -> None:
     from transformers import AutoTokenizer
 
     from capgap.models.loading import checkpoint_dir
-    from capgap.models.sources import resolve
+    from capgap.models.sources import require_same_model, resolve
     from capgap.training import train
     from capgap.training.launch import launch
 
     source = resolve(t.student)
-    if source.fingerprint() != t.fingerprint:
-        raise CapgapError(f"student '{t.student}' on {socket.gethostname()} is not the model the driver planned "
-                          f"with ({source.fingerprint()} vs {t.fingerprint}); install the same model files on "
-                          "every machine")
+    require_same_model(t.student, source.fingerprint(), t.fingerprint)
     base_dir = checkpoint_dir(source)
     if t.config.processes > 1:  # every GPU of the node, through accelerate launch
         launch(base_dir, t.rows, t.config, t.seed, checkpoint, precision, t.metadata)

@@ -17,7 +17,15 @@ from capgap.errors import CapgapError
 from capgap.models import resolve
 from capgap.study.data import StudyTask, hub_datasets, prepare_task
 from capgap.study.teachers import gather
-from capgap.study.workplan import TaskSize, estimate, token_totals, tokens_text
+from capgap.study.workplan import (
+    TaskSize,
+    budget_text,
+    cells_text,
+    estimate,
+    runs_per_student,
+    token_totals,
+    tokens_text,
+)
 from capgap.tasks import AnswerType
 from capgap.tasks.choices import option_count
 from capgap.teachers import TeacherRationales
@@ -130,16 +138,14 @@ def _skew(st: StudyTask) -> list[str]:
 
 def _work_lines(config: StudyConfig, sizes: list[TaskSize]) -> list[str]:
     """The cells and an upper bound of the work they take, in runs and tokens (`study.workplan`)."""
-    per_task = len(config.students) * len(config.teachers) * len(config.protocols) * len(config.seeds)
-    cells = len(sizes) * per_task
+    cells = len(sizes) * len(config.students) * runs_per_student(config)
     t, ev = config.training, config.evaluation
-    budget = f"{t.steps} optimizer steps" if t.epochs is None else f"{t.epochs} epoch(s)"
     n_test = sum(s.test or 0 for s in sizes)
     baselines = len(config.students) * len(sizes)
     totals = token_totals(estimate(config, sizes))
-    lines = [f"cells: {cells} = {len(sizes)} task(s) x {len(config.students)} student(s) x "
-             f"{len(config.teachers)} teacher(s) x {len(config.protocols)} protocol(s) x {len(config.seeds)} seed(s)",
-             f"work: at most {cells} training runs of {budget} (effective batch {t.batch_size * t.grad_accum}); "
+    lines = [f"cells: {cells_text(config, len(sizes))}",
+             f"work: at most {cells} training runs of {budget_text(config)} (effective batch "
+             f"{t.batch_size * t.grad_accum}); "
              f"{baselines} baseline and up to {cells} post-distillation evaluation(s), each on its task's test items "
              f"({n_test} over all tasks) with up to {ev.max_new_tokens} new tokens per item; cells with the same "
              "training data share a checkpoint, and what the store holds is not redone"]

@@ -97,6 +97,23 @@ def _n(value: int | None) -> int:
     return value or 0
 
 
+def runs_per_student(config: StudyConfig) -> int:
+    """The cells of one task x student: teachers x protocols x seeds."""
+    return len(config.teachers) * len(config.protocols) * len(config.seeds)
+
+
+def cells_text(config: StudyConfig, n_tasks: int) -> str:
+    """ "N = T task(s) x S student(s) x ...": the study's cells, said the same way by validate and plan."""
+    n = n_tasks * len(config.students) * runs_per_student(config)
+    return (f"{n} = {n_tasks} task(s) x {len(config.students)} student(s) x {len(config.teachers)} teacher(s) x "
+            f"{len(config.protocols)} protocol(s) x {len(config.seeds)} seed(s)")
+
+
+def budget_text(config: StudyConfig) -> str:
+    t = config.training
+    return f"{t.steps} optimizer steps" if t.epochs is None else f"{t.epochs} epoch(s)"
+
+
 def _generations(config: StudyConfig, sizes: list[TaskSize], rates: tuple[float, float]) -> list[Work]:
     out = []
     for t in (t for t in config.teachers if t.kind == "model"):
@@ -106,7 +123,7 @@ def _generations(config: StudyConfig, sizes: list[TaskSize], rates: tuple[float,
         what = f"teacher {t.name} ({t.backend}): {t.samples} sample(s) per pool question"
         out.append(Work("teacher", what, where, tokens, None if params is None else 2 * params * tokens, rates[1]))
     ev = config.evaluation
-    n_cells = len(config.teachers) * len(config.protocols) * len(config.seeds)
+    n_cells = runs_per_student(config)
     for student in config.students:
         params, _ = model_params(student)
         tokens = sum(_n(s.test) for s in sizes) * ev.max_new_tokens
@@ -119,15 +136,14 @@ def _generations(config: StudyConfig, sizes: list[TaskSize], rates: tuple[float,
 
 def _training(config: StudyConfig, sizes: list[TaskSize], rate: float) -> list[Work]:
     t = config.training
-    runs = len(sizes) * len(config.teachers) * len(config.protocols) * len(config.seeds)
+    runs = len(sizes) * runs_per_student(config)
     out = []
     for student in config.students:
         params, _ = model_params(student)
         if t.epochs is None:
             tokens = runs * t.steps * t.batch_size * t.grad_accum * t.max_length
         else:  # at most every pool question in every epoch
-            tokens = int(len(config.teachers) * len(config.protocols) * len(config.seeds) * t.epochs
-                         * sum(_n(s.pool) for s in sizes) * t.max_length)
+            tokens = int(runs_per_student(config) * t.epochs * sum(_n(s.pool) for s in sizes) * t.max_length)
         out.append(Work("training", f"training {student}: {runs} run(s) ({t.method})", "GPUs", tokens,
                         None if params is None else 6 * params * tokens, rate))
     return out
@@ -229,9 +245,8 @@ def render(config: StudyConfig, store_path: Path, rates: tuple[float, float] = (
     """The `capgap plan` text: tasks and models, the two stages, the store's progress, the cost."""
     sizes = task_sizes(config)
     t = config.training
-    n_cells = len(sizes) * len(config.students) * len(config.teachers) * len(config.protocols) * len(config.seeds)
+    n_cells = len(sizes) * len(config.students) * runs_per_student(config)
     samples = sum(x.samples for x in config.teachers if x.kind == "model")
-    budget = f"{t.steps} optimizer steps" if t.epochs is None else f"{t.epochs} epoch(s)"
     lines = [f"capgap plan {config.name}: what a run does, what the store holds, what it costs", ""]
     lines += [f"task {s.name}: {_count(s.pool)} training questions, {_count(s.test)} test items ({s.note})"
               for s in sizes]
@@ -239,9 +254,8 @@ def render(config: StudyConfig, store_path: Path, rates: tuple[float, float] = (
         *_model_lines(config), "",
         f"stage 1, generations (side by side): {samples} teacher sample(s) on each of {len(sizes)} pool(s), "
         f"{len(config.students) * len(sizes)} baseline(s)",
-        f"stage 2, cells: {n_cells} = {len(sizes)} task(s) x {len(config.students)} student(s) x "
-        f"{len(config.teachers)} teacher(s) x {len(config.protocols)} protocol(s) x {len(config.seeds)} seed(s); "
-        f"each a training run of {budget} (effective batch {t.batch_size * t.grad_accum}) and an evaluation",
+        f"stage 2, cells: {cells_text(config, len(sizes))}; each a training run of {budget_text(config)} "
+        f"(effective batch {t.batch_size * t.grad_accum}) and an evaluation",
         stored_progress(config, store_path, n_cells), "", "cost (upper bounds):"]
     lines += _cost_lines(estimate(config, sizes, rates), rates)
     if any(s.test is None or s.pool is None for s in sizes):
