@@ -79,6 +79,17 @@ class Leases:
         self._start_beating()
         return None
 
+    def sweep(self) -> list[str]:
+        """Delete the claims whose owners are gone (the keys): a run killed after its work was stored but
+        before it gave the claim back leaves one that no later run would ever take over."""
+        conn = self._store._conn
+        with self._store.transaction():
+            rows = conn.execute("SELECT key, owner, host, pid, heartbeat FROM leases").fetchall()
+            dead = [key for key, owner, host, pid, beat in rows
+                    if owner != self.owner and not owner_alive(host, pid, beat)]
+            conn.executemany("DELETE FROM leases WHERE key=?", [(key,) for key in dead])
+        return dead
+
     @contextmanager
     def holding(self, key: str, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
         """Hold `key` for the duration of the block, first waiting while another live run holds it

@@ -322,6 +322,8 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
     students = [Student(spec, config, precision) for spec in config.students]  # a bad model fails before writes
     log(f"precision: {precision.device}, {precision.dtype} generation, {precision.train} training "
         f"({precision.reason})")
+    for key in store.leases.sweep():
+        log(f"removed the claim on {key}: its run was killed")
     for leftover in clean_staging(run_dir / "checkpoints"):
         log(f"removed {leftover}: an unfinished checkpoint of a run that was killed")
     tasks = []
