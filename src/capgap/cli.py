@@ -5,6 +5,8 @@
     capgap validate CONFIG
     capgap report capgap-results/quickstart --format html   # from the store alone
     capgap plan CONFIG [--detect 3pp]   # work, stored progress, cost; test items x seeds to detect a gain
+    capgap predict CONFIG        # rank teachers by cheap predictors, no training
+    capgap select CONFIG --budget 30%   # choose a teacher by successive halving over pilot fine-tunes
     capgap models
     capgap tasks
 
@@ -24,8 +26,9 @@ from pathlib import Path
 
 from capgap.errors import CapgapError
 from capgap.redact import HOW, redact, secret_kind
+from capgap.selection.commands import DEFAULT_STORE, cmd_predict, cmd_select
+from capgap.selection.commands import add_parsers as add_selection_parsers
 
-DEFAULT_STORE = Path("capgap-results") / "store.sqlite"
 # errno values that mean the machine refused a read or write (not a bug, not a network error)
 MACHINE_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
 
@@ -118,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_parser(sub)
     _add_study_parsers(sub)
     _add_plan_parser(sub)
+    add_selection_parsers(sub)
     sub.add_parser("models", help="list built-in model aliases")
     sub.add_parser("tasks", help="list built-in tasks")
     return parser
@@ -355,7 +359,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"eval": cmd_eval, "models": cmd_models, "tasks": cmd_tasks, "run": cmd_run, "validate": cmd_validate,
-            "report": cmd_report, "plan": cmd_plan}
+            "report": cmd_report, "plan": cmd_plan,
+            "predict": lambda args: cmd_predict(args, _quiet_transformers, _config_path),
+            "select": lambda args: cmd_select(args, _quiet_transformers, _config_path)}
 
 
 def main(argv: list[str] | None = None) -> int:

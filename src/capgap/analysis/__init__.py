@@ -7,6 +7,7 @@ import time
 
 from capgap.analysis.capacity import capacity_gap
 from capgap.analysis.cells import VERDICTS, detection_limits, group_cells, study_current_cells
+from capgap.analysis.predictive import validate_predictions
 from capgap.analysis.ranking import between_protocols, post_vs_gain
 from capgap.analysis.recommend import recommend
 from capgap.analysis.stats import ALPHA, POWER
@@ -14,8 +15,8 @@ from capgap.analysis.versions import superseded
 from capgap.errors import CapgapError
 from capgap.store import Store
 
-ANALYSIS_VERSION = 3  # bump when a key of the JSON report changes meaning (2: seed-aware verdicts; 3: config
-# versions and the finished cells an edit superseded)
+ANALYSIS_VERSION = 4  # bump when a key of the JSON report changes meaning (2: seed-aware verdicts; 3: config
+# versions and the finished cells an edit superseded; 4: choosing a teacher: predictions, validation, selections)
 METHOD = ("seed-aware t: d = post - pre with crossed random items and training seeds; V = [MS_item + "
           "max(0, MS_seed - MS_res)] / (n k), Satterthwaite df (k - 1 when k <= 3 and the seed term is in V; "
           "MS_seed floored at MS_res in the df when k = 2); 1 seed: paired t on items, for that run only")
@@ -47,7 +48,16 @@ def analyse_study(store: Store, study: dict) -> dict:
         "detection_limits": detection_limits(groups),
         "capacity_gap": capacity_gap(groups),
         "rank_flips": {"post_vs_gain": post_vs_gain(groups), "between_protocols": between_protocols(groups)},
+        "choosing": choosing(store, name, groups),
     }
+
+
+def choosing(store: Store, study: str, groups: list[dict]) -> dict:
+    """What `capgap predict` and `capgap select` stored for the study, and how the predictions fared against
+    the gains the grid realized."""
+    predictions = store.selection.predictions(study)
+    return {"predictions": predictions, "validation": validate_predictions(groups, predictions),
+            "selections": store.selection.selections(study)}
 
 
 def analyse_store(store: Store, study: str | None = None) -> dict:

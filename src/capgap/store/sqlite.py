@@ -19,10 +19,13 @@ from pathlib import Path
 from capgap.errors import CapgapError
 from capgap.filepaths import check_file_path
 from capgap.store.leases import Leases
+from capgap.store.selection import SCHEMA as SELECTION_SCHEMA
+from capgap.store.selection import SelectionTables
 from capgap.store.study import ADDED_CELL_COLUMNS, StudyTables
 
 _BUSY_SECONDS = 60  # how long a writer waits for another process before giving up
-SCHEMA_VERSION = 4  # 2: study tables; 3: cells' training keys and plans; 4: config versions and leases
+SCHEMA_VERSION = 5  # 2: study tables; 3: cells' training keys and plans; 4: config versions and leases;
+# 5: predictions and selections (store.selection)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -156,7 +159,7 @@ class Store:
 
     def _migrate(self) -> None:
         with self.transaction():
-            for statement in _SCHEMA.split(";"):
+            for statement in (_SCHEMA + SELECTION_SCHEMA).split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -176,6 +179,10 @@ class Store:
     @property
     def study(self) -> StudyTables:
         return StudyTables(self)
+
+    @property
+    def selection(self) -> SelectionTables:
+        return SelectionTables(self)
 
     @classmethod
     def for_reading(cls, path: str | Path) -> Store:

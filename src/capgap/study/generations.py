@@ -52,8 +52,10 @@ class Needed:
         return job
 
 
-def plan_generations(config: StudyConfig, tasks: list[StudyTask], students: list[Student]) -> list[Needed]:
-    """Every model teacher's samples on every pool, then every student's baseline on every test split."""
+def plan_generations(config: StudyConfig, tasks: list[StudyTask], students: list[Student],
+                     baselines: bool = True) -> list[Needed]:
+    """Every model teacher's samples on every pool, then (unless not `baselines`) every student's baseline on
+    every test split."""
     batch, precision = config.evaluation.batch_size, students[0].precision
     needed = []
     for st in tasks:
@@ -64,7 +66,7 @@ def plan_generations(config: StudyConfig, tasks: list[StudyTask], students: list
                 needed.append(Needed(f"teacher {t.name}, sample {k}, on the {st.name} pool", teacher_ref(t),
                                      st.pool_task, prompt, decoding, precision, batch))
         needed += [Needed(f"baseline of {s.spec} on {st.name}", ModelRef(s.spec), st.test, s.prompt, s.decoding,
-                          s.precision, batch) for s in students]
+                          s.precision, batch) for s in students if baselines]
     return needed
 
 
