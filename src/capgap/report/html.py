@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from capgap.report import tables
+from capgap.report import choosing, tables
 from capgap.report.plots import figures
 
 _CSS = """
@@ -74,6 +74,29 @@ def render_study(study: dict) -> str:
                 *(f"<li>{escape(s['sentence'])}: {escape(', '.join(s['cells']))}.</li>" for s in study["superseded"]),
                 "</ul>"]
     out.append(_figures(study))
+    out.append(_choosing(study.get("choosing") or {}))
+    return "".join(out)
+
+
+def _choosing(found: dict) -> str:
+    """The "choosing a teacher" section (none without predictions or selections)."""
+    if not found.get("predictions") and not found.get("selections"):
+        return ""
+    out = ["<h3>Choosing a teacher</h3>"]
+    for title, table, line in choosing.prediction_tables(found.get("predictions", [])):
+        out += [f"<p>Cheap predictors (<code>capgap predict</code>), {escape(title)}:</p>", _table(table),
+                f"<p>{escape(line)}</p>"]
+    if found.get("validation"):
+        out.append("<p>Predicted against realized gains (95% CIs resample teachers and seeds):</p>")
+        for title, table in choosing.validation_tables(found["validation"]):
+            out += [f"<p><b>{escape(title)}</b></p>", _table(table)]
+        uri = choosing.rank_plot(found["validation"])
+        out.append(f'<img id="fig-choosing" alt="predicted against realized rank" src="{uri}">')
+    for result in found.get("selections", []):
+        before, table, after = choosing.selection_table(result)
+        out += ["<p>Budgeted selection (<code>capgap select</code>):</p><ul>",
+                *(f"<li>{escape(b)}</li>" for b in before), "</ul>", _table(table), "<ul>",
+                *(f"<li>{escape(a)}</li>" for a in after), "</ul>"]
     return "".join(out)
 
 

@@ -45,8 +45,9 @@ def add_parsers(sub) -> None:
 
 def cmd_predict(args: argparse.Namespace, quiet, config_path) -> int:
     from capgap.config import load_config
+    from capgap.report.choosing import prediction_tables
+    from capgap.report.markdown import table_lines
     from capgap.selection.predict import predict_study
-    from capgap.selection.tables import prediction_table
     from capgap.store import Store
     from capgap.study.runner import log
 
@@ -56,15 +57,17 @@ def cmd_predict(args: argparse.Namespace, quiet, config_path) -> int:
     quiet()
     with Store(args.store) as store:
         rows = predict_study(config, store, sample=args.sample, batch_size=args.batch_size, log=log)
-    print(prediction_table(rows, args.by), end="")
+    for title, table, line in prediction_tables(rows, args.by):
+        print("\n".join([f"### {title}", "", *table_lines(table), line, ""]))
     return 0
 
 
 def cmd_select(args: argparse.Namespace, quiet, config_path) -> int:
     from capgap.config import load_config
+    from capgap.report.choosing import selection_table
+    from capgap.report.markdown import table_lines
     from capgap.selection.predict import predict_study
     from capgap.selection.select import parse_budget, select_study
-    from capgap.selection.tables import selection_text
     from capgap.store import Store
     from capgap.study.executors import make_executor
     from capgap.study.runner import log
@@ -83,5 +86,6 @@ def cmd_select(args: argparse.Namespace, quiet, config_path) -> int:
                                   (args.prune, args.keep) if args.prune else None, predict)
     finally:
         executor.close()
-    print(selection_text(result), end="")
+    before, table, after = selection_table(result)
+    print("\n".join([*before, "", *table_lines(table), *after]))
     return 0
