@@ -57,9 +57,13 @@ def _check(config: StudyConfig) -> None:
 def train_weight(config: StudyConfig, n_items: int) -> float:
     """Training's share of one full cell's FLOPs: 6N per trained token, 2N per generated one (upper bounds as
     `capgap plan` counts them)."""
-    t, ev = config.training, config.evaluation
-    train = 6 * t.steps * t.batch_size * t.grad_accum * t.max_length
-    return train / (train + 2 * n_items * ev.max_new_tokens)
+    return cell_weight(asdict(config.training), n_items, config.evaluation.max_new_tokens)
+
+
+def cell_weight(training: dict, n_items: int, max_new_tokens: int) -> float:
+    """`train_weight` from a training config as the store records it."""
+    train = 6 * training["steps"] * training["batch_size"] * training.get("grad_accum", 1) * training["max_length"]
+    return train / (train + 2 * n_items * max_new_tokens)
 
 
 def _arms(config: StudyConfig) -> list[tuple[str, str]]:
