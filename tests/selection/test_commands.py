@@ -2,7 +2,9 @@
 gold rationales and two tiny models; real scoring, real LoRA pilots, a real SQLite store)."""
 
 import json
+import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 import yaml
@@ -79,6 +81,11 @@ def test_select_runs_pilot_rounds_within_its_budget_and_the_report_validates_pre
     assert sorted(family["teachers"]) == ["gold", "rambler", "tutor"] and family["seeds"] == [2]
     rsr = family["predictors"]["rsr"]
     assert rsr["regret_pp"] >= 0 and rsr["spearman_ci95"] == [None, None]  # 3 teachers: no CI
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme[readme.index("- `choosing`:"):]
+    block = block[:block.index("\n\n")]
+    documented = set(re.findall(r"`(\w+)`", block))
+    assert documented == set(found) | set(family) | set(rsr) | {"choosing"}, documented ^ (set(found) | set(family) | set(rsr))
     html = (tmp_path / "choose" / "report.html").read_text()
     assert "Choosing a teacher" in html and 'id="fig-choosing"' in html and "Budgeted selection" in html
 
