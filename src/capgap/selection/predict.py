@@ -13,8 +13,11 @@ teachers' rationales are generated first when the store lacks them (the run's ow
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Callable
+
+from tqdm import tqdm
 
 from capgap.config import StudyConfig
 from capgap.evaluation.prompts import render
@@ -73,8 +76,9 @@ class Scorer:
         local = [local_rows(tok, todo[i].rationale, chat) for i in data.kept]
         flat = [row for rows in local for row in rows]
         self._loaded = self._loaded or load_model(self.student.source, precision=self.student.precision)
-        whole = score_rows(self._loaded, data.rows, self.batch_size, RANK_CLIP)
-        steps = score_rows(self._loaded, flat, self.batch_size, RANK_CLIP)
+        with tqdm(total=len(data.rows) + len(flat), desc="scoring", unit="row", disable=not sys.stderr.isatty()) as bar:
+            whole = score_rows(self._loaded, data.rows, self.batch_size, RANK_CLIP, bar.update)
+            steps = score_rows(self._loaded, flat, self.batch_size, RANK_CLIP, bar.update)
         at = 0
         for e, w, rows in zip(kept, whole, local, strict=True):
             self._done[(e.item_id, e.rationale)] = rationale_scores(w, steps[at:at + len(rows)])
