@@ -86,7 +86,7 @@ def _families(store_path: str, study: str | None) -> list[tuple[str, dict[str, n
         cells = [g for g in s["cells"] if g.get("_items") is not None]
         for key in sorted({(g["task"], g["student"], g["protocol"]) for g in cells}):
             d = {g["teacher"]: g["_items"]["d"] for g in cells if (g["task"], g["student"], g["protocol"]) == key}
-            if len(d) >= 2:
+            if len(d) >= 2 and s["config"]["training"].get("steps") is not None:  # a fixed budget per teacher
                 n = next(iter(d.values())).shape[1]
                 weight = cell_weight(s["config"]["training"], n, s["config"]["evaluation"]["max_new_tokens"])
                 out.append((f"{s['study']}: {' · '.join(key)}", d, weight))

@@ -93,7 +93,7 @@ def test_select_runs_pilot_rounds_within_its_budget_and_the_report_validates_pre
 
 @pytest.mark.parametrize("flags,message", [(["--budget", "0%"], "must be above 0"),
                                            (["--budget", "lots"], "is not a number"),
-                                           (["--keep", "0"], "--keep must be at least 1")])
+                                           (["--keep", "1"], "--keep must be at least 2")])
 def test_bad_select_flags_give_one_clear_line(config, tmp_path, flags, message):
     result = capgap("select", str(config), "--store", str(tmp_path / "s.sqlite"), *flags)
     assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1

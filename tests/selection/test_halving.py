@@ -44,7 +44,6 @@ def test_halving_nearly_finds_the_best_of_well_separated_teachers_within_30_perc
         random_pick.append(np.mean([truth.regret(t) for t in truth.means]))
     assert np.mean(regrets) <= 1.5 and np.mean(regrets) < np.mean(random_pick) / 3
     assert hits >= 12 and max(shares) <= 0.33  # a random pick hits 40 / 7 ≈ 6 times
-    assert np.mean(regrets) > 0 or hits == 40  # regret is measured against the truth, not the run's own view
 
 
 def test_a_confident_choice_among_equal_teachers_is_rare_and_among_distinct_ones_common():

@@ -30,11 +30,13 @@ def test_unrelated_predictors_cover_zero_and_faithful_ones_exclude_it(n_teachers
         lo, hi = unrelated["spearman_ci95"]
         covered += lo <= 0 <= hi
         regrets_unrelated.append(unrelated["regret_pp"])
-        faithful = _family(truth, {t: -m for t, m in truth.means.items()})["predictors"]["rsr"]
+        family = _family(truth, {t: -m for t, m in truth.means.items()})
+        faithful = family["predictors"]["rsr"]
         excluded += faithful["spearman_ci95"][0] > 0
         regrets_faithful.append(faithful["regret_pp"])
-        assert faithful["regret_pp"] >= 0 and (faithful["regret_pp"] == 0 or not faithful["top1_hit"])
-        assert -1 <= faithful["kendall"] <= 1 and -1 <= faithful["spearman"] <= 1
+        realized = {t: 100 * g for t, g in zip(family["teachers"], family["realized_gain"], strict=True)}
+        assert faithful["pick"] == truth.best  # the predictor's own pick: the truly best teacher
+        assert faithful["regret_pp"] == pytest.approx(max(realized.values()) - realized[truth.best])
     assert covered / reps >= 0.85
     assert excluded / reps >= power
     assert np.mean(regrets_faithful) < np.mean(regrets_unrelated) / 3
@@ -54,3 +56,11 @@ def test_the_vectorised_rank_correlations_equal_scipys_with_ties():
     for k in range(40):
         np.testing.assert_allclose([rho[k], tau[k]], [stats.spearmanr(x[k], y[k]).statistic,
                                                       stats.kendalltau(x[k], y[k]).statistic], atol=1e-12)
+
+
+def test_a_tie_at_the_top_picks_no_teacher_and_costs_the_mean_regret_of_the_tied():
+    groups = [{"teacher": t, "gain": g, "gain_by_seed": [g, g]} for t, g in (("a", 0.05), ("b", 0.01), ("c", 0.0))]
+    predictions = [{"teacher": t, "scores": {"usable": u}} for t, u in (("a", 100), ("b", 100), ("c", 50))]
+    usable = validate_family(groups, predictions)["predictors"]["usable"]
+    assert usable["pick"] is None and usable["top1_hit"] is None
+    assert usable["regret_pp"] == pytest.approx((0.0 + 4.0) / 2)

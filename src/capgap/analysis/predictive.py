@@ -10,7 +10,9 @@ every predictor, oriented by its direction (so +1 is always "ranks teachers as t
   teachers and the training-run noise (with one seed per teacher, only the teachers');
 - top-1 hit: whether the predictor's best teacher is the realized best, and how often it is across the
   bootstrap replicates of the realized gains (seeds resampled, teachers fixed);
-- regret: realized gain of the realized best minus that of the predictor's pick, in points.
+- regret: realized gain of the realized best minus that of the predictor's pick, in points. A predictor
+  that ties at the top (usable rationales under intersection are equal by construction) picks no teacher:
+  its regret is the mean over the tied ones, and it has no top-1.
 
 With fewer than MIN_CI_TEACHERS = 5 teachers a resample is mostly ties and the percentile interval means
 little: no CI is given. With 6 teachers the CI is honest but wide (tests/selection/test_validation.py: a
@@ -90,12 +92,16 @@ def validate_family(groups: list[dict], predictions: list[dict], seed: int = 0) 
         if x is None:
             continue
         rho, tau = _correlations(x, gains)
-        pick = int(np.argmax(x))
-        rng = np.random.default_rng(seed)
-        out["predictors"][name] = {
-            "values": [p["scores"][name] for _, p in pairs], "spearman": rho, "kendall": tau,
-            "pick": teachers[pick], "top1_hit": pick == best, "regret_pp": float(100 * (gains[best] - gains[pick])),
-            **_bootstrap(x, seed_gains, rng)}
+        top = np.flatnonzero(x == x.max())
+        found = {"values": [p["scores"][name] for _, p in pairs], "spearman": rho, "kendall": tau,
+                 **_bootstrap(x, seed_gains, np.random.default_rng(seed))}
+        if len(top) > 1:  # no pick: a tie at the top (e.g. usable under intersection); regret of a random one
+            found.update(pick=None, top1_hit=None, top1_share=None,
+                         regret_pp=float(100 * np.mean(gains[best] - gains[top])))
+        else:
+            found.update(pick=teachers[top[0]], top1_hit=bool(top[0] == best),
+                         regret_pp=float(100 * (gains[best] - gains[top[0]])))
+        out["predictors"][name] = found
     return out
 
 

@@ -10,6 +10,8 @@ row's positions stay where they are without padding and no position attends to p
 
 Only the model in this process scores (backend hf, on whatever device its precision chose): a
 chat-completions server returns the log-probabilities of what it generates, not of text it is given.
+Logits are taken as the output projection gives them (with Gemma 2's final soft-capping); a model whose
+causal-LM head rescales logits otherwise (Cohere's logit_scale, Granite's logits_scaling) is not handled.
 """
 
 from __future__ import annotations
@@ -19,11 +21,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from capgap.errors import CapgapError
+
 
 @dataclass(frozen=True)
 class TokenScores:
     nll: np.ndarray  # -log p of each scored token (natural log)
     rank: np.ndarray  # its rank under the model, 1-based, clipped at rank_clip
+
+
+CHUNK = 512  # scored positions projected onto the vocabulary at once: bounds memory for large vocabularies
+
+
+def _token_scores(model, hidden, targets, rank_clip: int) -> tuple[np.ndarray, np.ndarray]:
+    """NLL and clipped rank of `targets` from the hidden states that predict them."""
+    import torch
+
+    logits = model.get_output_embeddings()(hidden).float()
+    cap = getattr(model.config, "final_logit_softcapping", None)  # Gemma 2 squashes its logits
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    chosen = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    nll = torch.logsumexp(logits, dim=-1) - chosen
+    rank = ((logits > chosen.unsqueeze(-1)).sum(dim=-1) + 1).clamp(max=rank_clip)
+    return nll.cpu().numpy().astype(np.float64), rank.cpu().numpy().astype(np.float64)
 
 
 def _batch_scores(model, rows: list[dict], pad: int, rank_clip: int) -> list[TokenScores]:
@@ -40,14 +61,13 @@ def _batch_scores(model, rows: list[dict], pad: int, rank_clip: int) -> list[Tok
     target = labels[:, 1:]
     keep = target != -100
     with torch.inference_mode():  # the vocabulary projection only where a token is scored: most are prompt
-        hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-        logits = model.get_output_embeddings()(hidden[:, :-1][keep.to(device)]).float()
-        cap = getattr(model.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        chosen = logits.gather(-1, target[keep].to(device).unsqueeze(-1)).squeeze(-1)
-        nll = (torch.logsumexp(logits, dim=-1) - chosen).cpu().numpy().astype(np.float64)
-        rank = ((logits > chosen.unsqueeze(-1)).sum(dim=-1) + 1).clamp(max=rank_clip).cpu().numpy().astype(np.float64)
+        hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                  use_cache=False).last_hidden_state[:, :-1][keep.to(device)]
+        targets = target[keep].to(device)
+        parts = [_token_scores(model, hidden[i:i + CHUNK], targets[i:i + CHUNK], rank_clip)
+                 for i in range(0, len(targets), CHUNK)]
+    nll = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+    rank = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
     counts = keep.sum(dim=1).tolist()
     bounds = np.cumsum([0, *counts])
     return [TokenScores(nll[a:b], rank[a:b]) for a, b in itertools.pairwise(bounds)]
@@ -62,7 +82,14 @@ def score_rows(loaded, rows: list[dict], batch_size: int = 8, rank_clip: int = 1
     scored: dict[int, TokenScores] = {}
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        for i, s in zip(chunk, _batch_scores(loaded.model, [rows[i] for i in chunk], pad, rank_clip), strict=True):
+        try:
+            found = _batch_scores(loaded.model, [rows[i] for i in chunk], pad, rank_clip)
+        except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+            if not isinstance(e, MemoryError) and "out of memory" not in str(e).lower():
+                raise
+            raise CapgapError(f"scoring {len(chunk)} rows at once ran out of memory; lower --batch-size "
+                              f"(now {batch_size})") from None
+        for i, s in zip(chunk, found, strict=True):
             scored[i] = s
         if on_batch:
             on_batch(len(chunk))

@@ -46,8 +46,10 @@ def validation_tables(validation: list[dict]) -> list[tuple[str, Table]]:
         for name, p in v["predictors"].items():
             s, k = p["spearman_ci95"], p["kendall_ci95"]
             body.append([name, f"{_num(p['spearman'], 2)} [{_num(s[0], 2)}, {_num(s[1], 2)}]",
-                         f"{_num(p['kendall'], 2)} [{_num(k[0], 2)}, {_num(k[1], 2)}]", p["pick"],
-                         "hit" if p["top1_hit"] else "miss", f"{100 * p['top1_share']:.0f}%", f"{p['regret_pp']:.1f}"])
+                         f"{_num(p['kendall'], 2)} [{_num(k[0], 2)}, {_num(k[1], 2)}]", p["pick"] or "tie",
+                         {True: "hit", False: "miss", None: "-"}[p["top1_hit"]],
+                         "-" if p["top1_share"] is None else f"{100 * p['top1_share']:.0f}%",
+                         f"{p['regret_pp']:.1f}"])
         title = (f"{v['task']} · student {v['student']} · {v['protocol']}: {len(v['teachers'])} teachers, "
                  f"{'/'.join(map(str, v['seeds']))} seed(s) each, realized best {v['realized_best']}")
         out.append((title, (header, body)))

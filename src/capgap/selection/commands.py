@@ -36,7 +36,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--budget", default="30%", help="share of the full grid's compute: 30%%, 30 or 0.3 (default 30%%)")
     s.add_argument("--prune", choices=list(PREDICTORS), help="before round 1, keep only the --keep teachers this "
                                                               "predictor ranks best (runs capgap predict)")
-    s.add_argument("--keep", type=int, default=4, help="teachers --prune keeps (default 4)")
+    s.add_argument("--keep", type=int, default=4, help="teachers --prune keeps, at least 2 (default 4)")
     s.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     s.add_argument("--run-dir", type=Path, help="checkpoints folder (default: capgap-results/STUDY)")
     s.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
@@ -73,8 +73,8 @@ def cmd_select(args: argparse.Namespace, quiet, config_path) -> int:
     from capgap.study.runner import log
 
     budget = parse_budget(args.budget)
-    if args.keep < 1:
-        raise CapgapError(f"--keep must be at least 1, got {args.keep}")
+    if args.keep < 2:
+        raise CapgapError(f"--keep must be at least 2 (one teacher leaves nothing to choose), got {args.keep}")
     config = load_config(config_path(args.config), args.data_dir)
     quiet()
     run_dir = args.run_dir or args.store.parent / config.name

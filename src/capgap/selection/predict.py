@@ -6,8 +6,10 @@ For every task x student x protocol x teacher of the study, the student scores a
 that protocol would train it on (the same prompt, tokenization and max_length as training; over-long ones
 are left out as training leaves them out), in batched forward passes on the device the run's precision
 decides. The predictors (`selection.predictors`) are stored with their cost (seconds, tokens in the forward
-passes), keyed by everything that determines them, so a second run reads them from the store. Model
-teachers' rationales are generated first when the store lacks them (the run's own stage one).
+passes), keyed by everything that determines them, so a second run reads them from the store. The cost is
+what the prediction newly scored: a rationale already scored under another protocol of the same run is
+not scored (nor counted) again. Model teachers' rationales are generated first when the store lacks them
+(the run's own stage one).
 """
 
 from __future__ import annotations
@@ -86,10 +88,12 @@ class Scorer:
         return sum(len(r["input_ids"]) for r in data.rows + flat)
 
 
-def prediction_key(config: StudyConfig, st: StudyTask, student: Student, teacher: str, protocol: str,
-                   chosen: list[Example]) -> str:
+def prediction_key(config: StudyConfig, st: StudyTask, student: Student, teacher: TeacherRationales,
+                   protocol: str, examples: list[Example], chosen: list[Example]) -> str:
     return digest({"student": student.fingerprint, "task_definition": st.task.definition,
-                   "prompt": student.prompt.key(), "chat": student.chat, "teacher": teacher, "protocol": protocol,
+                   "prompt": student.prompt.key(), "chat": student.chat, "teacher": teacher.teacher,
+                   "teacher_accuracy": teacher.accuracy, "protocol": protocol,
+                   "usable": digest([(e.item_id, e.rationale) for e in examples]),
                    "examples": [(e.item_id, e.rationale) for e in chosen], "max_length": config.training.max_length,
                    "predictors": PREDICTOR_VERSION, "rank_clip": RANK_CLIP, "window": WINDOW,
                    "dtype": student.precision.dtype, "device": student.precision.device})
@@ -99,9 +103,11 @@ def _predict_one(scorer: Scorer, config: StudyConfig, teacher: TeacherRationales
                  examples: list[Example], sample: int, store: Store) -> dict:
     chosen = sampled(examples, sample)
     st, student = scorer.st, scorer.student
-    key = prediction_key(config, st, student, teacher.teacher, protocol, chosen)
+    key = prediction_key(config, st, student, teacher, protocol, examples, chosen)
     if (stored := store.selection.prediction(key)) is not None:
-        return stored
+        row = {**stored, "study": config.name}
+        store.selection.save_prediction(row)  # this study's copy, now its latest
+        return row
     start = time.perf_counter()
     per_rationale, tokens = scorer.score(chosen)
     scores = {"teacher_accuracy": teacher.accuracy, "usable": len(examples), "sampled": len(chosen),

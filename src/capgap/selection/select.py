@@ -50,6 +50,10 @@ def _check(config: StudyConfig) -> None:
                           "with one of each")
     if config.training.epochs is not None:
         raise CapgapError("capgap select shortens training by steps: set training.steps instead of epochs")
+    if "intersection" in config.protocols:
+        raise CapgapError("capgap select cannot pilot the intersection protocol: its training questions depend on "
+                          "which teachers are in the study, and rounds drop teachers; select under own-correct or "
+                          "unfiltered")
     if len(config.teachers) * len(config.protocols) < 2:
         raise CapgapError("capgap select needs at least two teachers (or teacher/protocol pairs) to choose from")
 
@@ -134,6 +138,9 @@ def select_study(config: StudyConfig, store: Store, run_dir: Path, budget: float
         if by not in PREDICTORS:
             raise CapgapError(f"--prune: unknown predictor '{by}'; valid: {', '.join(PREDICTORS)}")
         kept = prune(arms, labels, predict() if predict else [], by, keep)
+        if len(kept) < 2:
+            raise CapgapError(f"--prune {by} left {len(kept)} teacher(s) with a prediction; selection needs two: "
+                              "raise --keep, or run capgap predict on this config first")
         pruned, arms = [a for a in arms if a not in kept], kept
     grid = Grid(list(labels), len(config.seeds), config.training.steps, n_items, train_weight(config, n_items))
     runner = PilotRunner(config, store, run_dir, executor, labels)

@@ -1,7 +1,9 @@
 """Selection tables of the results store: cheap predictions per teacher, and the traces of budgeted selections.
 
 A prediction row is keyed by everything that determines its numbers (student weights, task, prompt, the
-sampled rationales, the predictor version, precision): `capgap predict` run twice computes it once.
+protocol's rationales and the sampled ones, the predictor version, precision): `capgap predict` run twice
+computes it once. A study that asks for a prediction another study computed gets its own copy of the row,
+and asking again makes it the study's latest.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ if TYPE_CHECKING:
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (  -- capgap predict: one row per study, task, student, teacher, protocol
-    prediction_key TEXT PRIMARY KEY, study TEXT NOT NULL, task TEXT NOT NULL, student TEXT NOT NULL,
+    prediction_key TEXT NOT NULL, study TEXT NOT NULL, task TEXT NOT NULL, student TEXT NOT NULL,
     teacher TEXT NOT NULL, protocol TEXT NOT NULL, scores_json TEXT NOT NULL,
-    seconds REAL NOT NULL, tokens INTEGER NOT NULL, created_at REAL NOT NULL
+    seconds REAL NOT NULL, tokens INTEGER NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (prediction_key, study)
 );
 CREATE TABLE IF NOT EXISTS selections (  -- capgap select: each run's rounds, choice and compute (schema 5)
     study TEXT NOT NULL, created_at REAL NOT NULL, trace_json TEXT NOT NULL,
@@ -38,6 +41,7 @@ class SelectionTables:
                                 row["tokens"], time.time()))
 
     def prediction(self, key: str) -> dict | None:
+        """The stored prediction with this key (from whichever study computed it), or None."""
         found = self._rows("WHERE prediction_key=?", (key,))
         return found[0] if found else None
 
