@@ -13,7 +13,8 @@ round; in simulation eta = 2 left the last round too little, see `bench/selectio
 ceil(arms / eta^r) arms and gives each of them the round's budget over arms + (1 - w) (the baseline's
 evaluation on the round's items is paid for too): whole seeds while it affords one, and below one seed a
 steps share and an items share equal to that share (so a pilot costs what it was given), never below
-MIN_ITEMS items and one step. Each round ranks its arms by mean gain over their seeds and items (post - pre,
+MIN_ITEMS items and one step; a share of at least WHOLE runs the whole cell (the grid's own cell, which a
+store that holds the grid reuses). Each round ranks its arms by mean gain over their seeds and items (post - pre,
 paired), keeps the best ceil(arms / eta), and stops early when the leader is ahead of every other arm by the
 seed-aware comparison (`analysis.seedaware.difference_test`), Holm-corrected across those comparisons.
 """
@@ -31,6 +32,7 @@ from capgap.analysis.stats import ALPHA
 
 MIN_ITEMS = 30
 ETA = 3
+WHOLE = 0.95  # a pilot given this share of a cell runs the whole cell: it is then the grid's own cell
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ def _separated(p_values: dict[str, float], alpha: float = ALPHA) -> bool:
 
 
 def _size(grid: Grid, rung: Rung) -> tuple[int, int]:
+    """A rung's steps and items; a share of at least WHOLE is the whole (the grid's own cells, reused)."""
+    if rung.steps_share >= WHOLE and rung.items_share >= WHOLE:
+        return grid.steps, grid.items
     steps = max(1, round(grid.steps * rung.steps_share))
     items = min(grid.items, max(MIN_ITEMS, round(grid.items * rung.items_share)))
     return steps, items
