@@ -110,16 +110,15 @@ def select(grid: Grid, budget: float, measure: Measure, eta: int = ETA) -> dict:
         gains = {arm: float(np.mean(d[arm])) for arm in alive}
         order = sorted(alive, key=lambda a: -gains[a])
         p_values = _evidence(d, order[0]) if len(order) > 1 else {}
-        last = r == len(rungs) - 1 or _separated(p_values)
+        separated = _separated(p_values)
+        last = r == len(rungs) - 1 or separated
         keep = order[:1] if last else order[:math.ceil(len(order) / eta)]
         trace.append({"round": r + 1, "arms": alive, "seeds": rung.seeds, "steps": steps, "items": items,
                       "gains": gains, "p_vs_leader": p_values, "kept": keep,
-                      "dropped": [a for a in order if a not in keep], "separated": _separated(p_values)})
+                      "dropped": [a for a in order if a not in keep], "separated": separated})
         alive = keep
         if last:
             break
-    choice = alive[0]
-    final = trace[-1]
-    return {"choice": choice, "separated": final["separated"], "rounds": trace,
+    return {"choice": alive[0], "separated": trace[-1]["separated"], "rounds": trace,
             "compute_share": spent / grid.full_cost, "budget": budget, "grid": asdict(grid),
             "schedule": [asdict(r) for r in rungs]}

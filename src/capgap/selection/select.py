@@ -24,7 +24,7 @@ from capgap.analysis.cells import group_cells
 from capgap.config import StudyConfig
 from capgap.errors import CapgapError
 from capgap.selection.halving import Grid, select
-from capgap.selection.predictors import PREDICTORS, ranked
+from capgap.selection.predictors import predictor, ranked
 from capgap.store import Store
 from capgap.study.data import prepare_task
 
@@ -135,8 +135,7 @@ def select_study(config: StudyConfig, store: Store, run_dir: Path, budget: float
     arms, pruned = list(labels), []
     if pruning is not None:
         by, keep = pruning
-        if by not in PREDICTORS:
-            raise CapgapError(f"--prune: unknown predictor '{by}'; valid: {', '.join(PREDICTORS)}")
+        predictor(by)  # an unknown name fails before the predictions are computed
         kept = prune(arms, labels, predict() if predict else [], by, keep)
         if len(kept) < 2:
             raise CapgapError(f"--prune {by} left {len(kept)} teacher(s) with a prediction; selection needs two: "
