@@ -3,6 +3,7 @@ checkpoints must equal those of an uninterrupted run bit for bit.
 
     python bench/kill_drill.py                                   # all five moments (~6 min on 2 CPU cores)
     python bench/kill_drill.py --moments training post-eval --out bench/results/kill_drill.json
+    python bench/kill_drill.py --engine vllm        # every generation through one vLLM engine per model
 
 The study: arith, one tiny student and two teachers (gold rationales; a tiny model sampling 2 rationales per
 question), two protocols, real LoRA training, float32. Moments: `teacher` (teacher generation half done),
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import build_tiny_model  # noqa: E402
 
+from capgap.models.engines import ENGINES  # noqa: E402
 from capgap.store import differences, snapshot  # noqa: E402
 from capgap.training.checkpoints import file_hashes  # noqa: E402
 
@@ -41,18 +43,18 @@ BATCH, N_TEST, POOL, SAMPLES = 4, 8, 16, 2
 TEACHER_ROWS, BASELINE_ROWS = POOL * SAMPLES, N_TEST
 
 
-def study_config(folder: Path, student: Path, teacher: Path) -> Path:
+def study_config(folder: Path, student: Path, teacher: Path, engine: str = "hf") -> Path:
     config = {
         "name": "drill",
         "tasks": [{"name": "arith", "options": {"n": 40, "seed": 3, "max_steps": 2},
                    "pool": {"first": POOL}, "test": {"rest": True, "limit": N_TEST}}],
         "students": [str(student)],
         "teachers": [{"name": "gold", "kind": "reference"},
-                     {"name": "tutor", "kind": "model", "model": str(teacher), "max_new_tokens": 24,
+                     {"name": "tutor", "kind": "model", "model": str(teacher), "max_new_tokens": 24, "backend": engine,
                       "samples": SAMPLES, "prompt": {"style": "few-shot-cot", "shots": 2}}],
         "protocols": ["unfiltered", "own-correct"],
         "training": {"method": "lora", "steps": 3, "batch_size": 4, "max_length": 400},
-        "evaluation": {"max_new_tokens": 24, "batch_size": BATCH, "dtype": "float32"},
+        "evaluation": {"max_new_tokens": 24, "batch_size": BATCH, "dtype": "float32", "backend": engine},
     }
     path = folder / "drill.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -132,10 +134,12 @@ def leftovers(store: Path, run_dir: Path) -> list[str]:
     return ([f"{claims} claim(s) left in leases"] if claims else []) + [f"staging folder {s}" for s in staging]
 
 
-def drill(moments: list[str], folder: Path) -> list[dict]:
+def drill(moments: list[str], folder: Path, engine: str = "hf") -> list[dict]:
     models = folder / "models"
-    student, teacher = build_tiny_model(models / "student"), build_tiny_model(models / "teacher", seed=1, chat=False)
-    config = study_config(folder, student, teacher)
+    heads = 32 if engine == "vllm" else None  # a head size vLLM's CPU attention takes
+    student = build_tiny_model(models / "student", head_dim=heads)
+    teacher = build_tiny_model(models / "teacher", seed=1, chat=False, head_dim=heads)
+    config = study_config(folder, student, teacher, engine)
     reference_store, reference_dir = folder / "reference" / "store.sqlite", folder / "reference" / "drill"
     start = time.perf_counter()
     done = finish(config, reference_store, reference_dir)
@@ -172,10 +176,13 @@ def _tags(log: str) -> dict[str, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moments", nargs="+", default=list(MOMENTS), choices=list(MOMENTS))
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "kill_drill.json")
+    parser.add_argument("--engine", default="hf", choices=list(ENGINES), help="the engine of every generation")
+    parser.add_argument("--out", type=Path, default=None, help="default bench/results/kill_drill[-ENGINE].json")
     args = parser.parse_args()
+    suffix = "" if args.engine == "hf" else f"-{args.engine}"
+    args.out = args.out or ROOT / "bench" / "results" / f"kill_drill{suffix}.json"
     with tempfile.TemporaryDirectory(prefix="capgap-kill-drill-") as tmp:
-        results = drill(args.moments, Path(tmp))
+        results = drill(args.moments, Path(tmp), args.engine)
     print(f"{'moment':<14} {'status':<9} {'rows at kill':>12}  cells at kill            resume log")
     for r in results:
         cells = ",".join(r.get("cells_when_killed", [])) or "-"

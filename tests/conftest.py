@@ -11,6 +11,9 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# Tests of tiny models pin the in-process engine (a vLLM engine takes ~35 s to start); the tests of vLLM ask for it
+# by name, and the default recipe's test runs `auto` (tests/study/test_default_recipe.py).
+os.environ.setdefault("CAPGAP_ENGINE", "hf")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -33,9 +36,10 @@ def _capgap_cache(tmp_path_factory):
     os.environ["CAPGAP_CACHE_DIR"] = str(tmp_path_factory.mktemp("capgap-cache"))
 
 
-def build_tiny_model(directory: Path, *, seed: int = 0, chat: bool = True, init_std: float = 0.02) -> Path:
+def build_tiny_model(directory: Path, *, seed: int = 0, chat: bool = True, init_std: float = 0.02,
+                     head_dim: int | None = None) -> Path:
     """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer trained on arith text (a larger
-    `init_std`: replies that differ from prompt to prompt)."""
+    `init_std`: replies that differ from prompt to prompt; `head_dim` 32: a head size vLLM's CPU kernels take)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -58,7 +62,7 @@ def build_tiny_model(directory: Path, *, seed: int = 0, chat: bool = True, init_
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                          eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
                          bos_token_id=fast.bos_token_id, tie_word_embeddings=True,
-                         initializer_range=init_std)
+                         initializer_range=init_std, head_dim=head_dim or 32 // 4)
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(directory)
     fast.save_pretrained(directory)
@@ -68,6 +72,18 @@ def build_tiny_model(directory: Path, *, seed: int = 0, chat: bool = True, init_
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-chat"))
+
+
+@pytest.fixture(scope="session")
+def vllm_model(tmp_path_factory) -> Path:
+    """The tiny chat model with heads vLLM's CPU attention takes (head size 32), varied replies."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-vllm"), init_std=0.3, head_dim=32)
+
+
+@pytest.fixture(scope="session")
+def vllm_plain_model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-vllm-plain"), seed=1, chat=False, init_std=0.3,
+                            head_dim=32)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,9 @@ def transformers_serve(model: Path, log: Path, continuous: bool = False, dtype: 
     """`transformers serve MODEL` on a free loopback port; yields its /v1 base URL. Without `continuous`
     batching it answers one request at a time, so greedy replies do not depend on what else is in flight."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    hub_cache = log.parent / "hf-hub-cache"  # transformers 5.19's serve scans the Hub cache: it must exist
+    hub_cache.mkdir(exist_ok=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_CACHE": str(hub_cache)}
     batching = "--continuous-batching" if continuous else "--no-continuous-batching"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "transformers.cli.transformers", "serve", str(model),

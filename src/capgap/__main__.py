@@ -4,4 +4,5 @@ import sys
 
 from capgap.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # vLLM spawns worker processes, which import this module again
+    sys.exit(main())

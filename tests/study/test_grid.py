@@ -30,8 +30,11 @@ def write_config(tmp_path, student, teacher_model, name="tiny"):
     return path
 
 
-def capgap(*args, **kwargs):
+def capgap(*args, default_engine: bool = False, **kwargs):
+    """`capgap ARGS` in a subprocess, on the suite's pinned engine (hf), or on `auto` with `default_engine`."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if default_engine:
+        env.pop("CAPGAP_ENGINE", None)
     return subprocess.run([sys.executable, "-m", "capgap", *args], capture_output=True, text=True, env=env,
                           timeout=600, **kwargs)
 

@@ -39,7 +39,7 @@ def test_plan_reads_what_the_store_holds_and_what_an_edit_changed(finished, tiny
     # the cost: tokens as upper bounds; FLOPs 2 x params per generated token, 6 x params per trained token
     tutor = count_parameters(resolve(str(tiny_plain_model)))
     tokens = 2 * 16 * 8  # samples x pool questions x max_new_tokens
-    row = next(line for line in out.splitlines() if line.strip().startswith("teacher tutor (hf)"))
+    row = next(line for line in out.splitlines() if line.strip().startswith("teacher tutor (auto)"))
     hours = float(row.split()[-1])
     assert row.split()[-2] == str(tokens)
     assert hours == pytest.approx(2 * tutor * tokens / 100e12 / 3600, rel=0.01)

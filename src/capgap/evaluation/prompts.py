@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from capgap.errors import CapgapError
+from capgap.models.generation import Request
 from capgap.tasks.base import Item, Task
 from capgap.tasks.extraction import AnswerType
 
@@ -98,3 +99,27 @@ def render(task: Task, item: Item, tokenizer, config: PromptConfig) -> str:
 def stop_strings(config: PromptConfig, tokenizer) -> tuple[str, ...]:
     """Chat models end their turn with an end-of-turn token; plain-text ones stop at the next question."""
     return () if uses_chat(config, tokenizer) else PLAIN_STOP
+
+
+def build_requests(task: Task, items: list[Item], config: PromptConfig, tokenizer, seeds: list[int],
+                   server: bool = False) -> list[Request]:
+    """What a generator is handed for `items`: the rendered prompt with its stop strings and seed, and for a
+    server (`server`: no local tokenizer) the chat messages, unless the prompt's chat is off (then the plain
+    text an in-process model would see, completed as is)."""
+    chat = False if server else uses_chat(config, tokenizer)
+    # a chat server ends the turn itself; a plain completion stops at the next question
+    stop = (PLAIN_STOP if config.chat == "off" else ()) if server else stop_strings(config, tokenizer)
+    out = []
+    for item, seed in zip(items, seeds, strict=True):
+        if server and config.chat != "off":
+            messages = tuple(chat_messages(task, item, config))
+            out.append(Request(_json(messages), seed, (), False, messages))
+        else:
+            out.append(Request(render(task, item, None if server else tokenizer, config), seed, stop, not chat))
+    return out
+
+
+def _json(messages: tuple[dict, ...]) -> str:
+    import json
+
+    return json.dumps(list(messages), ensure_ascii=False)

@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass, field
 
 from capgap.evaluation.metrics import wilson_interval
-from capgap.evaluation.prompts import PromptConfig
+from capgap.evaluation.prompts import PromptConfig, build_requests
 from capgap.evaluation.scoring import rescore_stale, scores
 from capgap.models import LoadedModel, Precision, decide
-from capgap.models.backends import SERVER, HFGenerator, ModelRef, fingerprint_of, open_generator
+from capgap.models.backends import SERVER, HFGenerator, ModelRef, engine_key, fingerprint_of, open_generator, resolved
 from capgap.models.generation import Decoding, Generation, row_seed
 from capgap.models.sources import require_same_model
 from capgap.store import EvalRecord, Store
@@ -74,15 +74,19 @@ def versions() -> dict:
 
 
 def evaluation_key(task: Task, fingerprint: str, prompt: PromptConfig, decoding: Decoding,
-                   precision: Precision, backend: str = "hf") -> tuple[str, dict]:
-    """The key of an evaluation and the spec it hashes: everything that determines its generations. The item
-    subset is not in it (a larger --limit reuses the rows of a smaller one); whoever pairs rows names the
-    items it pairs."""
+                   precision: Precision, backend: str = "hf", engine: dict | None = None) -> tuple[str, dict]:
+    """The key of an evaluation and the spec it hashes: everything that determines its generations, the engine
+    and its numerics-changing settings included (`models.backends.engine_key`). The item subset is not in it
+    (a larger --limit reuses the rows of a smaller one); whoever pairs rows names the items it pairs."""
+    if backend == "auto":
+        raise ValueError("resolve an auto backend before keying (models.backends.resolved)")
     spec = {"task": task.name, "task_definition": task.definition, "answer_type": task.answer_type.value,
             "model_fingerprint": fingerprint, "prompt": prompt.key(), "decoding": decoding.key(),
             "dtype": precision.dtype, "device": precision.device}
     if backend != "hf":  # hf keys predate backends: stores keep finding their rows
         spec["backend"] = backend
+    if engine is not None:
+        spec["engine"] = engine
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     return digest[:24], spec
 
@@ -117,10 +121,11 @@ def plan_evaluation(model: str | ModelRef | LoadedModel, task: Task, store: Stor
     if isinstance(model, LoadedModel):
         ref, fingerprint, precision = ModelRef(model.spec), model.fingerprint, model.precision or decide(model.dtype)
     else:
-        ref = model if isinstance(model, ModelRef) else ModelRef(model)
+        ref = resolved(model if isinstance(model, ModelRef) else ModelRef(model))
         fingerprint = fingerprint_of(ref)
         precision = SERVER if ref.backend == "openai" else precision or decide(dtype)
-    key, spec = evaluation_key(task, fingerprint, prompt, decoding, precision, ref.backend)
+    key, spec = evaluation_key(task, fingerprint, prompt, decoding, precision, ref.backend,
+                               engine_key(ref, precision))
     record = None  # registered with its first rows, so a model that fails to load leaves no empty evaluation
     if store.evaluation(key) is None:  # versions() imports transformers: not worth it on a store hit
         environment = {**versions(), "precision": precision.record(), "backend": ref.backend}
@@ -150,9 +155,9 @@ def run_evaluation(job: EvalJob, generator=None, on_rows=None, progress: bool = 
     task, rows_out = job.task, []
     bar = tqdm(total=len(job.missing), desc=f"{job.model.spec} on {task.name}", unit="item", disable=not progress)
 
-    def done(items: list[Item], generations: list[Generation]) -> None:
-        rows = [score_row(task, it, generator.prompt_text(task, it, job.prompt), g)
-                for it, g in zip(items, generations, strict=True) if it.id in job.missing]
+    def done(items: list[Item], requests: list, generations: list[Generation]) -> None:
+        rows = [score_row(task, it, request.text, g)
+                for it, request, g in zip(items, requests, generations, strict=True) if it.id in job.missing]
         if on_rows:
             on_rows(rows)
         rows_out.extend(rows)
@@ -160,15 +165,22 @@ def run_evaluation(job: EvalJob, generator=None, on_rows=None, progress: bool = 
 
     # a sampling seed per (model, sample, item): a row's draw never depends on its batch
     seeds = {it.id: row_seed(job.fingerprint, job.decoding.seed, it.id) for it in task.items}
+    server = generator.tokenizer is None
+
+    def requests(items: list[Item]) -> list:
+        return build_requests(task, items, job.prompt, generator.tokenizer, [seeds[it.id] for it in items], server)
+
     if generator.fixed_batches:
         for start in range(0, len(task.items), job.batch_size):
             batch = task.items[start : start + job.batch_size]
             if any(it.id in job.missing for it in batch):
-                done(batch, generator.generate(task, batch, job.prompt, job.decoding, [seeds[it.id] for it in batch]))
+                batch_requests = requests(batch)
+                done(batch, batch_requests, generator.generate(batch_requests, job.decoding))
     else:
         todo = [it for it in task.items if it.id in job.missing]
-        generator.generate(task, todo, job.prompt, job.decoding, [seeds[it.id] for it in todo],
-                           on_done=lambda indices, gens: done([todo[i] for i in indices], gens))
+        todo_requests = requests(todo)
+        generator.generate(todo_requests, job.decoding, on_done=lambda indices, gens: done(
+            [todo[i] for i in indices], [todo_requests[i] for i in indices], gens))
     bar.close()
     return rows_out
 

@@ -29,6 +29,19 @@ class Decoding:
 
 
 @dataclass(frozen=True)
+class Request:
+    """One rendered prompt, as every generator takes it (generators know no tasks). `text` is the exact prompt
+    an in-process model or vLLM tokenizes (and what the store records); `messages`, when given, is the chat a
+    server applies its own template to."""
+
+    text: str
+    seed: int = 0  # this row's sampling seed (`row_seed`): its draw never depends on its batch
+    stop: tuple[str, ...] = ()
+    add_special_tokens: bool = False  # chat prompts already hold their special tokens
+    messages: tuple[dict, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Generation:
     text: str
     n_new_tokens: int

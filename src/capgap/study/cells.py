@@ -21,6 +21,7 @@ from capgap.config import StudyConfig, TrainingConfig
 from capgap.evaluation import PromptConfig
 from capgap.evaluation.prompts import uses_chat
 from capgap.models import Precision, decide, resolve
+from capgap.models.engines import engine_name
 from capgap.models.generation import Decoding
 from capgap.models.loading import checkpoint_dir, count_parameters
 from capgap.study.data import Example, StudyTask, training_examples
@@ -38,7 +39,8 @@ class Student:
     """What a cell needs of its student: base checkpoint, tokenizer, how it is prompted, and the precision
     every evaluation and training run of this study uses (decided once, in `models.precision`)."""
 
-    def __init__(self, spec: str, config: StudyConfig, precision: Precision | None = None):
+    def __init__(self, spec: str, config: StudyConfig, precision: Precision | None = None,
+                 backend: str | None = None):
         from transformers import AutoTokenizer
 
         self.spec, self.source = spec, resolve(spec)
@@ -50,6 +52,8 @@ class Student:
         self.decoding = Decoding(max_new_tokens=config.evaluation.max_new_tokens)
         self.precision = precision or decide(config.evaluation.dtype)  # a run passes its executor's decision
         self.chat = uses_chat(self.prompt, self.tokenizer)
+        # the engine of its baseline and of every post-distillation evaluation (a run passes its decision)
+        self.backend = backend or engine_name(config.evaluation.backend)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ def training_key(training: TrainingConfig) -> dict:
     fields = asdict(training)
     if fields.get("processes") == 1:
         del fields["processes"]
+    if not fields.get("padding_free"):  # padded batches train as before the knob existed
+        fields.pop("padding_free", None)
     return fields
 
 

@@ -19,12 +19,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from capgap.errors import CapgapError, did_you_mean
+from capgap.models.engines import engine_name
 from capgap.models.precision import Precision, decide
 
 # Forwarded to Ray workers: where capgap's cache and the Hub cache are, offline mode, precision override, and
 # the quiet settings of the driver (no library progress bars from the workers).
-FORWARDED_ENV = ("CAPGAP_CACHE_DIR", "CAPGAP_DTYPE", "HF_HOME", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "XDG_CACHE_HOME",
-                 "TOKENIZERS_PARALLELISM", "TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")
+FORWARDED_ENV = ("CAPGAP_CACHE_DIR", "CAPGAP_DTYPE", "CAPGAP_ENGINE", "HF_HOME", "HF_HUB_OFFLINE", "HF_HUB_CACHE",
+                 "XDG_CACHE_HOME", "TOKENIZERS_PARALLELISM", "TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS",
+                 "TRANSFORMERS_VERBOSITY")
 CONNECT_SECONDS = 5.0  # how long a cluster address may take to accept a connection before it is called wrong
 
 
@@ -61,6 +63,9 @@ class LocalExecutor:
 
     def decide(self, dtype: str) -> Precision:
         return decide(dtype)
+
+    def engine(self, backend: str) -> str:
+        return engine_name(backend)
 
     def close(self) -> None:
         pass
@@ -138,6 +143,10 @@ class RayExecutor:
     def decide(self, dtype: str) -> Precision:
         """The precision jobs run in, decided on a worker with a job's resources."""
         return self.call(decide, dtype)
+
+    def engine(self, backend: str) -> str:
+        """The engine a backend (`auto`) runs on, decided on a worker with a job's resources."""
+        return self.call(engine_name, backend)
 
     def close(self) -> None:
         self.ray.shutdown()

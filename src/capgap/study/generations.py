@@ -53,9 +53,9 @@ class Needed:
 
 
 def plan_generations(config: StudyConfig, tasks: list[StudyTask], students: list[Student],
-                     baselines: bool = True) -> list[Needed]:
-    """Every model teacher's samples on every pool, then (unless not `baselines`) every student's baseline on
-    every test split."""
+                     baselines: bool = True, engine: str | None = None) -> list[Needed]:
+    """Every model teacher's samples on every pool (an `auto` teacher on `engine`, the run's decision), then
+    (unless not `baselines`) every student's baseline on every test split, on the student's engine."""
     batch, precision = config.evaluation.batch_size, students[0].precision
     needed = []
     for st in tasks:
@@ -63,10 +63,10 @@ def plan_generations(config: StudyConfig, tasks: list[StudyTask], students: list
             if t.kind != "model":
                 continue
             for k, (prompt, decoding) in enumerate(teacher_samples(t)):
-                needed.append(Needed(f"teacher {t.name}, sample {k}, on the {st.name} pool", teacher_ref(t),
+                needed.append(Needed(f"teacher {t.name}, sample {k}, on the {st.name} pool", teacher_ref(t, engine),
                                      st.pool_task, prompt, decoding, precision, batch))
-        needed += [Needed(f"baseline of {s.spec} on {st.name}", ModelRef(s.spec), st.test, s.prompt, s.decoding,
-                          s.precision, batch) for s in students if baselines]
+        needed += [Needed(f"baseline of {s.spec} on {st.name}", ModelRef(s.spec, s.backend), st.test, s.prompt,
+                          s.decoding, s.precision, batch) for s in students if baselines]
     return needed
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from capgap.config import TrainingConfig
 from capgap.evaluation.prompts import PromptConfig
 from capgap.evaluation.runner import EvalJob, evaluation_key, run_evaluation, versions
-from capgap.models.backends import HFGenerator, ModelRef
+from capgap.models.backends import HFGenerator, ModelRef, engine_key
 from capgap.models.generation import Decoding
 from capgap.models.precision import Precision
 from capgap.store import EvalRecord
@@ -43,6 +43,8 @@ class CellJob:
     decoding: Decoding
     precision: Precision
     batch_size: int
+    student: str  # the student's spec: a vLLM engine of its base takes the checkpoint in place
+    backend: str = "hf"  # the engine of the student's baseline (resolved: hf or vllm), so of this evaluation too
     stored: frozenset[str] = frozenset()  # post-evaluation items the store holds (a reused checkpoint's)
 
     @property
@@ -78,12 +80,31 @@ def _train(t: TrainJob, checkpoint: Path, precision: Precision) -> None:
           metadata=t.metadata)
 
 
+def post_key(job: CellJob, fingerprint: str) -> tuple[str, dict]:
+    """The key of the cell's post-distillation evaluation: the baseline's, but for the model's fingerprint."""
+    ref = ModelRef(job.model_name, job.backend)
+    return evaluation_key(job.test, fingerprint, job.prompt, job.decoding, job.precision, job.backend,
+                          engine_key(ref, job.precision))
+
+
+def _generator(job: CellJob):
+    """The trained checkpoint's generator on the baseline's engine (vLLM: swapped into the student's engine).
+    A checkpoint that does not load raises ModelLoadError: the driver trains it once more."""
+    from capgap.models.loading import load_model
+    from capgap.models.sources import ModelSource
+
+    source = ModelSource(job.model_name, "dir", path=job.checkpoint)
+    if job.backend == "vllm":
+        from capgap.models.vllm_engine import VLLMGenerator
+
+        return VLLMGenerator.open(str(job.checkpoint), job.precision, base=job.student)
+    return HFGenerator(load_model(source, precision=job.precision))
+
+
 def run_cell_job(job: CellJob, on_trained=None, on_rows=None) -> CellOutcome:
     """Train (when asked), load the checkpoint and evaluate it on the test items the store lacks. An in-process
     run records as it goes: `on_trained(metadata)` once the checkpoint is there, `on_rows(key, record, rows)`
     after each batch."""
-    from capgap.models.loading import load_model
-    from capgap.models.sources import ModelSource
     from capgap.training import read_metadata
 
     if job.train is not None:
@@ -91,14 +112,13 @@ def run_cell_job(job: CellJob, on_trained=None, on_rows=None) -> CellOutcome:
     meta = read_metadata(job.checkpoint)
     if on_trained:
         on_trained(meta)
-    source = ModelSource(job.model_name, "dir", path=job.checkpoint)
-    loaded = load_model(source, precision=job.precision)  # a ModelLoadError: the driver trains it once more
-    key, spec = evaluation_key(job.test, loaded.fingerprint, job.prompt, job.decoding, job.precision)
-    record = EvalRecord(key, job.test.name, source.spec, loaded.fingerprint, job.prompt.style, spec,
-                        {**versions(), "precision": job.precision.record(), "backend": "hf"})
+    generator = _generator(job)
+    key, spec = post_key(job, generator.fingerprint)
+    record = EvalRecord(key, job.test.name, job.model_name, generator.fingerprint, job.prompt.style, spec,
+                        {**versions(), "precision": job.precision.record(), "backend": job.backend})
     missing = frozenset(it.id for it in job.test.items) - job.stored
-    eval_job = EvalJob(key, ModelRef(source.spec), loaded.fingerprint, job.precision, job.test, missing, job.prompt,
-                       job.decoding, job.batch_size, record)
+    eval_job = EvalJob(key, ModelRef(job.model_name, job.backend), generator.fingerprint, job.precision, job.test,
+                       missing, job.prompt, job.decoding, job.batch_size, record)
     stream = (lambda rows: on_rows(key, record, rows)) if on_rows else None
-    rows = run_evaluation(eval_job, HFGenerator(loaded), stream)
-    return CellOutcome(meta, loaded.fingerprint, key, record, rows)
+    rows = run_evaluation(eval_job, generator, stream)
+    return CellOutcome(meta, generator.fingerprint, key, record, rows)

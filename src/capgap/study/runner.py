@@ -28,7 +28,9 @@ from pathlib import Path
 from capgap.config import StudyConfig, describe_budget
 from capgap.evaluation import evaluate
 from capgap.evaluation.prompts import render
-from capgap.evaluation.runner import evaluation_key, versions
+from capgap.evaluation.runner import versions
+from capgap.models.backends import ModelRef
+from capgap.models.engines import engine_line
 from capgap.models.loading import ModelLoadError
 from capgap.models.sources import ModelSource
 from capgap.redact import redact
@@ -37,7 +39,7 @@ from capgap.study.cells import CellSpec, Student, plan_cells
 from capgap.study.data import StudyTask, prepare_task
 from capgap.study.executors import Executor, LocalExecutor
 from capgap.study.generations import plan_generations, run_generations
-from capgap.study.jobs import CellJob, CellOutcome, TrainJob, run_cell_job
+from capgap.study.jobs import CellJob, CellOutcome, TrainJob, post_key, run_cell_job
 from capgap.study.teachers import gather_all, read_files
 from capgap.training import checkpoint_problem, clean_staging, read_metadata, tokenize_examples
 
@@ -121,10 +123,10 @@ def _job(ctx: CellContext, cell: CellSpec, reuse: dict | None) -> CellJob | None
     name = f"{student.spec}<-{cell.teacher}/{cell.protocol}/s{cell.seed}"
     common = {"label": cell.label, "model_name": name, "checkpoint": checkpoint, "test": ctx.st.test,
               "prompt": student.prompt, "decoding": student.decoding, "precision": student.precision,
-              "batch_size": config.evaluation.batch_size}
+              "batch_size": config.evaluation.batch_size, "student": student.spec, "backend": student.backend}
     if reuse:  # what the store already holds of its evaluation is not generated again
-        fingerprint = ModelSource(name, "dir", path=checkpoint).fingerprint()
-        key, _ = evaluation_key(ctx.st.test, fingerprint, student.prompt, student.decoding, student.precision)
+        job = CellJob(train=None, **common)
+        key, _ = post_key(job, ModelSource(name, "dir", path=checkpoint).fingerprint())
         return CellJob(train=None, stored=frozenset(ctx.store.items(key)), **common)
     by_id = {it.id: it for it in ctx.st.pool}
     prompts = [render(ctx.st.task, by_id[e.item_id], student.tokenizer, student.prompt) for e in cell.examples]
@@ -306,8 +308,8 @@ def wait_for_held(pending: list[tuple[CellContext, CellSpec]], held: set[str], e
 def _baseline(config: StudyConfig, st: StudyTask, student: Student, store: Store, version: int,
               run_dir: Path) -> CellContext:
     """The student's pre-distillation evaluation (generated in stage one: read from the store here)."""
-    pre = evaluate(student.spec, st.test, store, prompt=student.prompt, decoding=student.decoding,
-                   precision=student.precision, batch_size=config.evaluation.batch_size)
+    pre = evaluate(ModelRef(student.spec, student.backend), st.test, store, prompt=student.prompt,
+                   decoding=student.decoding, precision=student.precision, batch_size=config.evaluation.batch_size)
     log(f"student {student.spec}: pre-distillation accuracy {100 * pre.accuracy:.1f}% on {pre.n} test items")
     return CellContext(config, st, student, store, run_dir, pre.eval_key, version)
 
@@ -319,9 +321,12 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
     executor = executor or LocalExecutor()
     log(budget_line(config))
     precision = executor.decide(config.evaluation.dtype)  # where the jobs run: one decision for the whole run
-    students = [Student(spec, config, precision) for spec in config.students]  # a bad model fails before writes
+    engine = executor.engine("auto")  # what `auto` runs on where the jobs run: students' and teachers' engine
+    backend = engine if config.evaluation.backend == "auto" else config.evaluation.backend
+    students = [Student(spec, config, precision, backend) for spec in config.students]  # a bad model fails here
     log(f"precision: {precision.device}, {precision.dtype} generation, {precision.train} training "
         f"({precision.reason})")
+    log(f"engine: {engine_line(config.evaluation.backend, backend)}")
     for key in store.leases.sweep():
         log(f"removed the claim on {key}: its run was killed")
     for leftover in clean_staging(run_dir / "checkpoints"):
@@ -334,9 +339,9 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
             + (f"; {dropped} repeated record(s) dropped (duplicates: keep-first)" if dropped else ""))
         tasks.append(st)
     files = [read_files(config, st) for st in tasks]  # a bad rationale file stops the run before any write
-    run_generations(plan_generations(config, tasks, students), store, executor, log)
-    prepared = [(st, gather_all(config, st, store, log, precision, read)) for st, read in zip(tasks, files,
-                                                                                                strict=True)]
+    run_generations(plan_generations(config, tasks, students, engine=engine), store, executor, log)
+    prepared = [(st, gather_all(config, st, store, log, precision, read, engine))
+                for st, read in zip(tasks, files, strict=True)]
     # The config is recorded (a new version when it changed) only once it validated and its data loaded.
     version = store.study.save_study(config.name, asdict(config), versions())
     plans = [(st, student, plan_cells(config, st, student, teachers))

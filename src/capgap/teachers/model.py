@@ -11,6 +11,7 @@ from dataclasses import asdict
 from capgap.config import TeacherConfig
 from capgap.evaluation import PromptConfig, evaluate
 from capgap.models.backends import ModelRef
+from capgap.models.engines import AUTO
 from capgap.models.generation import Decoding
 from capgap.models.loading import count_parameters
 from capgap.models.precision import Precision
@@ -21,13 +22,15 @@ from capgap.tasks.base import Task
 from capgap.teachers.base import TeacherRationales, hedge_note, normalize_rationale, scored
 
 
-def teacher_ref(config: TeacherConfig) -> ModelRef:
-    """The teacher's model on its backend (an openai teacher's `model` is the name its server serves it by)."""
+def teacher_ref(config: TeacherConfig, engine: str | None = None) -> ModelRef:
+    """The teacher's model on its backend (an openai teacher's `model` is the name its server serves it by);
+    `engine`: what `auto` runs on in this run (decided where its jobs run), else decided here."""
     endpoint = None
     if config.backend == "openai" and config.endpoint is not None:
         e = config.endpoint
         endpoint = Endpoint(e.base_url, config.model, e.api_key_env, e.concurrency, e.timeout, e.retries)
-    return ModelRef(config.model, config.backend, endpoint)
+    backend = engine if config.backend == AUTO and engine else config.backend
+    return ModelRef(config.model, backend, endpoint)
 
 
 def teacher_samples(config: TeacherConfig) -> list[tuple[PromptConfig, Decoding]]:
@@ -38,11 +41,11 @@ def teacher_samples(config: TeacherConfig) -> list[tuple[PromptConfig, Decoding]
 
 
 def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dtype: str = "auto",
-                     precision: Precision | None = None,
-                     batch_size: int = 32, progress: bool = False) -> TeacherRationales:
+                     precision: Precision | None = None, batch_size: int = 32, progress: bool = False,
+                     engine: str | None = None) -> TeacherRationales:
     rationales, eval_keys = [], []
     for sample, (prompt, decoding) in enumerate(teacher_samples(config)):
-        result = evaluate(teacher_ref(config), pool_task, store, prompt=prompt, decoding=decoding, dtype=dtype,
+        result = evaluate(teacher_ref(config, engine), pool_task, store, prompt=prompt, decoding=decoding, dtype=dtype,
                           precision=precision, batch_size=batch_size, progress=progress)
         eval_keys.append(result.eval_key)
         for item, row in zip(pool_task.items, result.rows, strict=True):

