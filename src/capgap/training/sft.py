@@ -92,7 +92,9 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
         output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size // world,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
         warmup_steps=warmup_steps, lr_scheduler_type="cosine", seed=seed, data_seed=seed,
-        logging_steps=1, save_strategy="no", report_to="none", max_length=cfg.max_length,
+        logging_steps=1, save_strategy="no", report_to="none",
+        # padding-free batches are not cut by TRL; every row is already within max_length (tokenize_examples)
+        max_length=None if cfg.padding_free else cfg.max_length,
         # Mixed precision over float32 master weights; on a CPU the Trainer needs use_cpu to accept bf16.
         bf16=precision.train == "bf16-autocast", fp16=precision.train == "fp16-autocast",
         use_cpu=precision.device == "cpu",
