@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -27,20 +26,11 @@ ENV.pop("CAPGAP_ENGINE", None)
 
 
 def capgap_eval(folder: Path, backend: str, args) -> dict:
-    store = folder / f"{backend}.sqlite"
-    cmd = [sys.executable, "-m", "capgap", "eval", "--model", args.model, "--task", args.task, "--data", args.data,
-           "--limit", str(args.limit), "--store", str(store), "--dtype", args.dtype, "--backend", backend,
-           "--batch-size", str(args.limit), "--max-new-tokens", str(args.max_new_tokens), "--json"]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"capgap eval --backend {backend} failed:\n{proc.stderr[-3000:]}")
-    from capgap.store import Store
+    sys.path.insert(0, str(Path(__file__).parent))
+    from lm_eval_peer import run_capgap
 
-    key = json.loads(proc.stdout.strip().splitlines()[-1])["eval_key"]
-    with Store(store) as s:
-        rows = s.items(key)
+    args.capgap_batch_size = args.limit  # one batch: what both engines do best
+    seconds, rows = run_capgap(folder, args, backend)
     tokens = sum(r["n_new_tokens"] for r in rows.values())
     return {"seconds": seconds, "tokens": tokens, "tok_per_s": tokens / seconds,
             "rows": {k: r["generation"] for k, r in rows.items()}}
@@ -51,7 +41,6 @@ def lm_eval_hf(folder: Path, task, checkpoint: Path, chat: bool, eos: str, args)
 
     if importlib.util.find_spec("lm_eval") is None:
         return None
-    sys.path.insert(0, str(Path(__file__).parent))
     from lm_eval_peer import run_lm_eval, write_lm_eval_task
 
     write_lm_eval_task(folder, task, chat, eos, args.max_new_tokens)

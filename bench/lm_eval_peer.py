@@ -65,20 +65,20 @@ def run_lm_eval(folder: Path, checkpoint: Path, dtype: str, batch_size: int, cha
     return seconds, generations
 
 
-def run_capgap(folder: Path, args) -> tuple[float, dict]:
-    store = folder / "capgap.sqlite"
+def run_capgap(folder: Path, args, backend: str = "hf") -> tuple[float, dict]:
+    """(wall seconds of `capgap eval` as a whole command on a fresh store, its stored rows by item id)."""
+    store = folder / f"capgap-{backend}.sqlite"
     cmd = [sys.executable, "-m", "capgap", "eval", "--model", args.model, "--task", args.task, "--data",
-           args.data, "--limit", str(args.limit), "--store", str(store), "--dtype", args.dtype,
+           args.data, "--limit", str(args.limit), "--store", str(store), "--dtype", args.dtype, "--backend", backend,
            "--batch-size", str(args.capgap_batch_size), "--max-new-tokens", str(args.max_new_tokens), "--json"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"capgap eval failed:\n{proc.stderr[-3000:]}")
+        sys.exit(f"capgap eval --backend {backend} failed:\n{proc.stderr[-3000:]}")
     key = json.loads(proc.stdout.strip().splitlines()[-1])["eval_key"]
     with Store(store) as s:
-        rows = s.items(key)
-    return seconds, {k: (r["generation"], r["prompt"]) for k, r in rows.items()}
+        return seconds, s.items(key)
 
 
 def compare(task, ours: dict, theirs: dict) -> dict:
@@ -118,7 +118,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_lm_eval_task(folder, task, chat, tokenizer.eos_token, args.max_new_tokens)
-        ours_s, ours = run_capgap(folder, args)
+        ours_s, rows = run_capgap(folder, args)
+        ours = {k: (r["generation"], r["prompt"]) for k, r in rows.items()}
         runs = {}
         for bs in (int(b) for b in args.lm_eval_batch_sizes.split(",")):
             seconds, theirs = run_lm_eval(folder, checkpoint, args.dtype, bs, chat)
