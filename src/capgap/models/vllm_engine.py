@@ -129,10 +129,11 @@ def engine_for(base: Path, base_fingerprint: str, precision: Precision) -> Engin
 
 
 def close_engines() -> None:
-    """Stop every engine of this process (their memory and worker processes go)."""
+    """Stop every engine of this process: its worker processes end and its memory goes (a generator still
+    holding one cannot generate afterwards)."""
     while _ENGINES:
         _, engine = _ENGINES.popitem()
-        del engine
+        engine.llm.llm_engine.engine_core.shutdown()
 
 
 class VLLMGenerator:
