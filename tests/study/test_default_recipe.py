@@ -60,4 +60,5 @@ def test_the_quickstart_recipe_runs_with_its_own_settings(vllm_model, vllm_plain
             pre = store.evaluation(cell["pre_eval_key"]).spec
             assert post["dtype"] == auto.dtype and post.get("backend", "hf") == engine.name
             assert post.get("engine") == pre.get("engine")  # pre and post from one engine and its settings
+            assert json.loads(cell["evaluation_json"]).get("engine") == post.get("engine")  # in the cell key
     assert (tmp_path / "quickstart" / "report.html").is_file()

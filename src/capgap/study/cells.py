@@ -7,8 +7,9 @@ exactly as the student's baseline was evaluated. Two keys identify it:
   examples in order and how they are prompted, the training config, the seed, the training precision and
   device, the recipe version). Cells that share it share one checkpoint.
 - `cell_key`: the training key plus everything that determines the post-distillation evaluation (test
-  items, prompt, decoding, resolved dtype and device, extraction version). Change any of them and the cell
-  is new: its stored checkpoint is evaluated again instead of an old result being reused.
+  items, prompt, decoding, resolved dtype and device, the engine and its settings unless hf, extraction
+  version). Change any of them and the cell is new: its stored checkpoint is evaluated again instead of an
+  old result being reused.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from capgap.config import StudyConfig, TrainingConfig
 from capgap.evaluation import PromptConfig
 from capgap.evaluation.prompts import uses_chat
 from capgap.models import Precision, decide, resolve
+from capgap.models.backends import ModelRef, engine_key
 from capgap.models.engines import engine_name
 from capgap.models.generation import Decoding
 from capgap.models.loading import checkpoint_dir, count_parameters
@@ -74,10 +76,15 @@ class CellSpec:
 
 
 def evaluation_spec(st: StudyTask, student: Student) -> dict:
-    """What determines a post-distillation evaluation besides the model's weights."""
-    return {"task_definition": st.task.definition, "test_items": items_fingerprint(st.test.items),
+    """What determines a post-distillation evaluation besides the model's weights (the engine too, but for hf,
+    whose cells predate engines)."""
+    spec = {"task_definition": st.task.definition, "test_items": items_fingerprint(st.test.items),
             "n_test": len(st.test.items), "prompt": student.prompt.key(), "decoding": student.decoding.key(),
             "dtype": student.precision.dtype, "device": student.precision.device, "extraction": EXTRACTION_VERSION}
+    engine = engine_key(ModelRef(student.spec, student.backend), student.precision)
+    if engine is not None:
+        spec["engine"] = engine
+    return spec
 
 
 def training_key(training: TrainingConfig) -> dict:
