@@ -19,3 +19,10 @@ def did_you_mean(name: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"{hint}; valid names: {', '.join(sorted(valid))}"
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message, cut at `limit` characters ("" when it has none): what an
+    error line quotes of a library's failure."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else ""

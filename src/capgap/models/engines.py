@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from importlib import metadata
 
-from capgap.errors import CapgapError
+from capgap.errors import CapgapError, first_line
 
 AUTO = "auto"
 ENV = "CAPGAP_ENGINE"
@@ -74,8 +74,7 @@ def _vllm_problem() -> str | None:
     try:
         import vllm  # noqa: F401  (a build whose native ops do not fit the machine fails here)
     except Exception as e:  # any import failure means: not here
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        return f"vLLM ({name}) does not import here ({first})"
+        return f"vLLM ({name}) does not import here ({first_line(e, 200) or type(e).__name__})"
     return None
 
 

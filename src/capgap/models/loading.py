@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from capgap.errors import CapgapError
+from capgap.errors import CapgapError, first_line
 from capgap.models.precision import Precision, decide
 from capgap.models.sources import ModelSource, cache_dir
 
@@ -89,7 +89,7 @@ def load_model(source: ModelSource, dtype: str = "auto", precision: Precision | 
         raise CapgapError(f"model '{source.spec}' does not fit in memory as {chosen} ({type(e).__name__}); use a "
                           "smaller model, a smaller dtype or a machine with more memory") from None
     except Exception as e:  # transformers raises many types for unreadable checkpoints
-        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        first = first_line(e)
         raise ModelLoadError(f"model '{source.spec}' did not load ({type(e).__name__}: {first}); check that it "
                              "is a causal language model checkpoint that transformers can read") from None
     model.to(precision.device).eval()

@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from capgap.errors import CapgapError
+from capgap.errors import CapgapError, first_line
 from capgap.models.engines import vllm_distribution, vllm_environment
 from capgap.models.generation import Decoding, Generation, Request, cut_at_stops
 from capgap.models.loading import ModelLoadError
@@ -79,8 +79,7 @@ class Engine:
                            enable_chunked_prefill=settings.chunked_prefill, use_tqdm_on_load=sys.stderr.isatty(),
                            max_num_batched_tokens=settings.max_num_batched_tokens, **memory)
         except Exception as e:  # vLLM raises many types for a model or machine it cannot serve
-            first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-            raise CapgapError(f"vLLM could not start an engine on {directory} ({type(e).__name__}: {first}); "
+            raise CapgapError(f"vLLM could not start an engine on {directory} ({type(e).__name__}: {first_line(e)}); "
                               "use backend hf, or check that vLLM supports this model") from None
         self.tokenizer = self.llm.get_tokenizer()
         self.directory = directory
@@ -92,8 +91,8 @@ class Engine:
                 self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(directory)})
                 self.llm.apply_model(_repack_output_layer)
             except Exception as e:
-                first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-                raise ModelLoadError(f"vLLM could not swap in the weights of {directory} ({first}); a checkpoint "
+                raise ModelLoadError(f"vLLM could not swap in the weights of {directory} "
+                                     f"({first_line(e) or type(e).__name__}); a checkpoint "
                                      "must have the architecture of the model its engine started with") from None
             self.directory = directory
         return self

@@ -93,12 +93,11 @@ def _generator(job: CellJob):
     from capgap.models.loading import load_model
     from capgap.models.sources import ModelSource
 
-    source = ModelSource(job.model_name, "dir", path=job.checkpoint)
     if job.backend == "vllm":
         from capgap.models.vllm_engine import VLLMGenerator
 
         return VLLMGenerator.open(str(job.checkpoint), job.precision, base=job.student)
-    return HFGenerator(load_model(source, precision=job.precision))
+    return HFGenerator(load_model(ModelSource(job.model_name, "dir", path=job.checkpoint), precision=job.precision))
 
 
 def run_cell_job(job: CellJob, on_trained=None, on_rows=None) -> CellOutcome:
