@@ -5,7 +5,9 @@
 The cell: the quickstart recipe's student, training settings and gold (reference) rationales on its arith
 pool, so no teacher has to be generated. Each variant trains the same rows with the same seed and steps:
 - `capgap`: `capgap.training.train`, exactly what a study runs (precision from `models.precision`);
-  `capgap padding-free`: the same with `training.padding_free: true` (no compute on pad tokens).
+  `capgap padding-free`: the same with `training.padding_free: true` (no compute on pad tokens);
+  `capgap full`: full fine-tuning; `capgap v3 recipe`: the recipe before its speed work (TRL's chunked loss,
+  LoRA's frozen weights cast by autocast on every forward), for the speed-up.
 - `trl-defaults`: TRL's SFTTrainer with its default SFTConfig but the same steps, batch and learning rate
   (padded batches, the model's own dtype, no capgap settings).
 Reported: whole seconds (model build, training, merge and save), the optimizer loop's seconds and tokens/s,
@@ -17,6 +19,7 @@ bench/results/train_speed.json). Run on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -50,6 +53,8 @@ def trl_defaults(base_dir: Path, tokenizer, rows: list[dict], cfg, seed: int, ou
     from transformers import AutoModelForCausalLM, set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from capgap.training.sft import loop_seconds
+
     start = time.perf_counter()
     set_seed(seed)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir),
@@ -62,9 +67,26 @@ def trl_defaults(base_dir: Path, tokenizer, rows: list[dict], cfg, seed: int, ou
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.train()
     model.merge_and_unload().save_pretrained(out / "merged")
-    loop = next(h["train_runtime"] for h in trainer.state.log_history if "train_runtime" in h)
+    loop = loop_seconds(trainer.state.log_history)
     return {"seconds": time.perf_counter() - start, "loop_seconds": loop,
             "tokens": int(trainer.state.num_input_tokens_seen)}
+
+
+@contextlib.contextmanager
+def previous_recipe(active: bool):
+    """Training recipe v3 (before this bench's speed work), when `active`: TRL's own loss through its chunked
+    LM head, and LoRA's frozen weights cast by autocast on every forward."""
+    from trl import SFTTrainer
+
+    from capgap.training import sft
+
+    saved = sft._trainer_class, sft._frozen_weights_in_bf16
+    if active:
+        sft._trainer_class, sft._frozen_weights_in_bf16 = (lambda precision: SFTTrainer), (lambda *a: {})
+    try:
+        yield
+    finally:
+        sft._trainer_class, sft._frozen_weights_in_bf16 = saved
 
 
 def main() -> None:
@@ -93,16 +115,20 @@ def main() -> None:
                              max_length=config.training.max_length).rows
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, cfg in (("capgap", config.training),
-                          ("capgap padding-free", replace(config.training, padding_free=True))):
+        variants = (("capgap v3 recipe", config.training, True), ("capgap", config.training, False),
+                    ("capgap padding-free", replace(config.training, padding_free=True), False),
+                    ("capgap full", replace(config.training, method="full", learning_rate=1e-5), False))
+        for name, cfg, previous in variants:
             start = time.perf_counter()
-            run = train(student.base_dir, student.tokenizer, rows, cfg, args.seed, Path(tmp) / name, precision)
+            with previous_recipe(previous):
+                run = train(student.base_dir, student.tokenizer, rows, cfg, args.seed, Path(tmp) / name, precision)
             runs[name] = {"seconds": time.perf_counter() - start, "loop_seconds": run.loop_seconds,
-                          "tokens": run.tokens, "final_loss": run.loss_curve[-1][1]}
+                          "tokens": run.tokens, "final_loss": run.loss_curve[-1][1], "method": cfg.method}
         runs["trl-defaults"] = trl_defaults(student.base_dir, student.tokenizer, rows, config.training, args.seed,
                                             Path(tmp) / "trl")
     train_dtype = "bfloat16" if precision.train == "bf16-autocast" else "float32"
-    gflops, ceiling = ceiling_tokens_per_s(student.params, train_dtype, config.training.method)
+    ceilings = {m: ceiling_tokens_per_s(student.params, train_dtype, m) for m in ("lora", "full")}
+    gflops = ceilings["lora"][0]
     print(f"quickstart cell: {len(rows)} examples, {config.training.steps} steps x batch "
           f"{config.training.batch_size}, {config.training.method}, {precision.train} ({precision.reason})")
     print(f"| {'variant':<19} | {'whole s':>7} | {'loop s':>6} | {'tokens':>6} | {'loop tok/s':>10} | "
@@ -110,14 +136,16 @@ def main() -> None:
     print(f"|{'-' * 21}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 12}|{'-' * 12}|")
     for name, r in runs.items():
         r["loop_tok_per_s"] = r["tokens"] / r["loop_seconds"]
-        r["share_of_ceiling"] = r["loop_tok_per_s"] / ceiling
+        r["share_of_ceiling"] = r["loop_tok_per_s"] / ceilings[r.get("method", "lora")][1]
         print(f"| {name:<19} | {r['seconds']:7.1f} | {r['loop_seconds']:6.1f} | {r['tokens']:6d} | "
               f"{r['loop_tok_per_s']:10.0f} | {r['share_of_ceiling']:10.1%} |")
-    print(f"ceiling: {gflops:.0f} GFLOP/s ({train_dtype} matmul) / {4 if config.training.method == 'lora' else 6}N "
-          f"FLOPs per token = {ceiling:.0f} tok/s")
+    for method, (_, ceiling) in ceilings.items():
+        print(f"ceiling ({method}): {gflops:.0f} GFLOP/s ({train_dtype} matmul) / {4 if method == 'lora' else 6}N "
+              f"FLOPs per token = {ceiling:.0f} tok/s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"precision": precision.record(), "n_examples": len(rows), "runs": runs,
-                                    "ceiling_gflops": gflops, "ceiling_tok_per_s": ceiling}, indent=2))
+                                    "ceiling_gflops": gflops,
+                                    "ceiling_tok_per_s": {m: c for m, (_, c) in ceilings.items()}}, indent=2))
 
 
 if __name__ == "__main__":

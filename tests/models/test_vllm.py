@@ -65,6 +65,24 @@ def test_a_checkpoint_swapped_in_place_generates_as_a_fresh_engine_on_it(vllm_mo
     assert _greedy(fresh) == after
 
 
+def test_a_process_runs_one_engine_at_a_time_and_restarts_one_it_stopped(vllm_model, checkpoint, engines):
+    # In-process engines share vLLM's process-wide state: starting another base model's engine stops the first,
+    # and the first, started again, generates what it did.
+    from capgap.models import vllm_engine
+    from capgap.models.vllm_engine import VLLMGenerator, close_engines
+
+    first = _greedy(VLLMGenerator.open(str(vllm_model), FP32))
+    other = VLLMGenerator.open(str(checkpoint), FP32)  # its own base: another engine
+    assert len(vllm_engine._ENGINES) == 1 and other.engine is next(iter(vllm_engine._ENGINES.values()))
+    assert _greedy(other) != first
+    again = VLLMGenerator.open(str(vllm_model), FP32)
+    assert len(vllm_engine._ENGINES) == 1 and _greedy(again) == first
+    close_engines(keep={again.fingerprint})  # the runner keeps the students' engines after stage one
+    assert len(vllm_engine._ENGINES) == 1
+    close_engines()
+    assert not vllm_engine._ENGINES
+
+
 def test_an_evaluation_through_vllm_is_keyed_by_its_engine_and_resumes_to_the_same_rows(vllm_model, tmp_path,
                                                                                        engines):
     task = load_task("arith", n=8, seed=6)

@@ -39,6 +39,33 @@ def test_bf16_autocast_trains_on_a_cpu(tiny_model, tmp_path):
     assert meta["precision"]["train"] == "bf16-autocast" and meta["steps"] == 4 and meta["n_examples"] == 6
 
 
+def test_lora_frozen_weights_held_in_bf16_train_exactly_what_autocast_trains(tiny_model, tmp_path, monkeypatch):
+    # The speed-up casts LoRA's frozen base weights to bf16 once instead of autocast casting them on every forward:
+    # the same bf16 values reach every matmul, so the losses and merged weights must be bit for bit the same, and
+    # the merged checkpoint must keep the float32 base (not a bf16-rounded one).
+    from capgap.training import sft
+
+    tokenizer, data = _rows(tiny_model)
+    bf16 = Precision("cpu", "bfloat16", "bf16-autocast", "test")
+    cast = train(tiny_model, tokenizer, data.rows, CONFIG, 3, tmp_path / "cast", bf16)
+    monkeypatch.setattr(sft, "_frozen_weights_in_bf16", lambda model, precision: {})
+    autocast = train(tiny_model, tokenizer, data.rows, CONFIG, 3, tmp_path / "autocast", bf16)
+    assert cast.loss_curve == autocast.loss_curve
+    assert _weights_hash(cast.checkpoint) == _weights_hash(autocast.checkpoint)
+    from safetensors.torch import load_file
+
+    weights = load_file(cast.checkpoint / "model.safetensors")
+    q = next(w for name, w in weights.items() if name.endswith("q_proj.weight"))
+    assert q.dtype == torch.float32 and not torch.equal(q, q.to(torch.bfloat16).float())
+
+
+def test_the_loop_seconds_are_the_last_logged_runtime():
+    from capgap.training.sft import loop_seconds
+
+    history = [{"loss": 1.0, "train_runtime": 0.5}, {"loss": 0.9, "train_runtime": 1.25}, {"train_runtime": "2.5"}]
+    assert loop_seconds(history) == 2.5 and loop_seconds([{"loss": 1.0}]) == 0.0
+
+
 def test_the_same_seed_trains_the_same_weights_and_another_seed_does_not(tiny_model, tmp_path):
     tokenizer, data = _rows(tiny_model)
     fp32 = Precision("cpu", "float32", "fp32", "test")

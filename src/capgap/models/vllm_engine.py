@@ -4,13 +4,14 @@ of the same architecture swapped into it in place.
     generator = VLLMGenerator.open("smollm2-135m-instruct", precision)     # the student's baseline
     generator = VLLMGenerator.open(checkpoint_dir, precision, base="smollm2-135m-instruct")  # a trained cell
 
-Starting an engine costs 30-60 s on a 2-core CPU; swapping a merged checkpoint into a running one
-(`collective_rpc("reload_weights", weights_path=...)`) costs under a second. So the engines of a process are
-kept in `_ENGINES`, keyed by the base model's fingerprint, dtype and settings: a study's baseline, its
-self-distillation teacher and every checkpoint trained from that student share one engine, and a Ray worker
-keeps its engine across jobs of the same student. Settings that change numbers (engine version, eager or
-compiled, dtype, batch limits; prefix caching is off, as a cached prefix would outlive a weight swap) are
-the evaluation key's `engine` entry, so the baseline and every evaluation compared with it share them.
+Starting an engine costs 10-20 s on a 2-core CPU (in this process, see `engines.VLLM_ENV`); swapping a merged
+checkpoint into a running one (`collective_rpc("reload_weights", weights_path=...)`) costs under a second. So
+a process keeps its engine in `_ENGINES` (one at a time: starting another stops it), keyed by the base model's
+fingerprint, dtype and settings: a study's baseline, its self-distillation teacher and every checkpoint
+trained from that student share one engine, and a Ray worker keeps its engine across jobs of the same student.
+Settings that change numbers (engine version, eager or compiled, dtype, batch limits; prefix caching is off,
+as a cached prefix would outlive a weight swap) are the evaluation key's `engine` entry, so the baseline and
+every evaluation compared with it share them.
 
 Greedy rows are argmax; sampled rows draw from their own per-request seed, so a row's draw never depends on
 its batch. Batches are fixed slices of the items (as with `hf`), each one `LLM.generate` call: the same
@@ -75,6 +76,7 @@ class Engine:
             memory["max_model_len"] = min(settings.max_num_batched_tokens, _context_length(directory))
         try:
             self.llm = LLM(model=str(directory), dtype=precision.dtype, seed=0, enforce_eager=settings.enforce_eager,
+                           distributed_executor_backend="uni",  # the model in this process (engines.VLLM_ENV)
                            max_num_seqs=settings.max_num_seqs, enable_prefix_caching=False,
                            enable_chunked_prefill=settings.chunked_prefill, use_tqdm_on_load=sys.stderr.isatty(),
                            max_num_batched_tokens=settings.max_num_batched_tokens, **memory)
@@ -123,16 +125,21 @@ def engine_for(base: Path, base_fingerprint: str, precision: Precision) -> Engin
     settings = settings_for(precision)
     key = (base_fingerprint, precision.dtype, precision.device, settings)
     if key not in _ENGINES:
+        # One engine at a time: in-process engines share vLLM's process-wide state (stopping one while another
+        # runs breaks the other), and a second start costs seconds once vLLM is imported.
+        close_engines()
         _ENGINES[key] = Engine(base, precision, settings)
     return _ENGINES[key]
 
 
-def close_engines() -> None:
-    """Stop every engine of this process: its worker processes end and its memory goes (a generator still
-    holding one cannot generate afterwards)."""
-    while _ENGINES:
-        _, engine = _ENGINES.popitem()
-        engine.llm.llm_engine.engine_core.shutdown()
+def close_engines(keep: set[str] = frozenset()) -> None:
+    """Stop the engines of this process but those of the base models fingerprinted in `keep`: each one's memory
+    (weights, KV cache) goes (a generator still holding a stopped engine cannot generate afterwards)."""
+    import gc
+
+    for key in [k for k in _ENGINES if k[0] not in keep]:
+        _ENGINES.pop(key).llm.llm_engine.engine_core.shutdown()
+    gc.collect()
 
 
 class VLLMGenerator:

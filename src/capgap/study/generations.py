@@ -97,7 +97,7 @@ def _run(jobs: list[EvalJob], store: Store, executor) -> None:
     for job in jobs:
         (here if executor.streams or job.model.backend == "openai" else remote).append(job)
     submitted = [executor.submit(run_evaluation, job) for job in remote]
-    for job in here:
+    for job in sorted(here, key=lambda j: (j.model.backend, j.model.spec)):  # each model's engine starts once
         run_evaluation(job, None, Recorder(store, job).add, progress=sys.stderr.isatty())
         store.leases.release(f"eval:{job.key}")
     for job, rows, error in executor.results(submitted):

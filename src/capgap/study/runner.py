@@ -33,6 +33,7 @@ from capgap.models.backends import ModelRef
 from capgap.models.engines import engine_line
 from capgap.models.loading import ModelLoadError
 from capgap.models.sources import ModelSource
+from capgap.models.vllm_engine import close_engines
 from capgap.redact import redact
 from capgap.store import Store
 from capgap.study.cells import CellSpec, Student, plan_cells
@@ -340,6 +341,7 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
         tasks.append(st)
     files = [read_files(config, st) for st in tasks]  # a bad rationale file stops the run before any write
     run_generations(plan_generations(config, tasks, students, engine=engine), store, executor, log)
+    close_engines(keep={s.fingerprint for s in students})  # teachers' engines are done: their memory goes
     prepared = [(st, gather_all(config, st, store, log, precision, read, engine))
                 for st, read in zip(tasks, files, strict=True)]
     # The config is recorded (a new version when it changed) only once it validated and its data loaded.

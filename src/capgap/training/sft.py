@@ -22,10 +22,12 @@ from capgap.errors import CapgapError
 from capgap.models.precision import Precision
 from capgap.training.checkpoints import METADATA, file_hashes, staging_folder
 
-TRAINING_VERSION = 3  # part of every cell's training key: bump when the recipe changes what a key trains
+TRAINING_VERSION = 4  # part of every cell's training key: bump when the recipe changes what a key trains
 # v2: every source of randomness seeded before the model is built; warmup as integer steps; over-long
 #     examples dropped (never cut before their final answer); precision chosen by `models.precision`.
 # v3: `epochs` become capgap's own max_steps (the same on every transformers); n_examples counts examples seen.
+# v4: on a CPU the loss is the model's own (mean cross-entropy over the completion tokens, as before, but
+#     computed by the model rather than by TRL's chunked head: other rounding), see `_trainer_class`.
 
 
 @dataclass
@@ -103,6 +105,60 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
         max_steps=steps, padding_free=cfg.padding_free)
 
 
+def _trainer_class(precision: Precision):
+    """TRL's SFTTrainer; on a CPU, one whose loss is the model's own.
+
+    TRL 1.x computes the loss through its fused, chunked LM head, which off Triton devices scores every position
+    (prompt ones too) tile by tile with entropy and top-1 metrics beside: on the quickstart's cell that was a
+    third of the optimizer loop on this CPU. The model's own loss is the same quantity, the mean cross-entropy
+    of the completion tokens (`num_items_in_batch` of them across accumulation steps). GPUs keep TRL's head,
+    which never materialises the full logits of a long batch."""
+    from trl import SFTTrainer
+
+    if precision.device != "cpu":
+        return SFTTrainer
+
+    class ModelLossTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            from transformers import Trainer
+
+            return Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs,
+                                        num_items_in_batch)
+
+    return ModelLossTrainer
+
+
+def _frozen_weights_in_bf16(model, precision: Precision) -> dict:
+    """On a CPU under bf16 autocast, hold LoRA's frozen base weights in bf16, and return their float32 originals
+    to put back before merging (`_restore_frozen`).
+
+    Autocast casts a weight that needs no gradient anew on every forward; cast once, the matmuls see the very same
+    bf16 values (round to nearest either way), so the losses are bit for bit those of autocast (bench
+    train_speed), minus a cast of every weight per step. Norms, embeddings and the adapters stay float32."""
+    import torch
+
+    if precision.device != "cpu" or precision.train != "bf16-autocast" or not hasattr(model, "peft_config"):
+        return {}
+    originals = {}
+    for name, module in model.named_modules():
+        base = getattr(module, "base_layer", None)
+        if isinstance(base, torch.nn.Linear) and base.weight.dtype == torch.float32:
+            originals[name] = base.weight.data
+            base.weight.data = base.weight.data.to(torch.bfloat16)
+    return originals
+
+
+def _restore_frozen(model, originals: dict) -> None:
+    modules = dict(model.named_modules())
+    for name, weight in originals.items():
+        modules[name].base_layer.weight.data = weight
+
+
+def loop_seconds(log_history: list[dict]) -> float:
+    """The optimizer loop's seconds: every step's log holds the runtime so far, so the last one is the loop's."""
+    return next((float(h["train_runtime"]) for h in reversed(log_history) if "train_runtime" in h), 0.0)
+
+
 def _model_for_training(directory: Path, cfg: TrainingConfig):
     import torch
     from transformers import AutoModelForCausalLM
@@ -126,7 +182,6 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     one writes the checkpoint and returns its result (the others return None)."""
     from datasets import Dataset
     from transformers import PrinterCallback, set_seed
-    from trl import SFTTrainer
 
     if not rows:
         raise CapgapError("no training examples: the teacher has no usable rationales under this protocol")
@@ -134,17 +189,20 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     staging = staging_folder(out_dir, os.getpid())
     set_seed(seed)
     model = _model_for_training(base_dir, cfg)
+    originals = _frozen_weights_in_bf16(model, precision)
     steps = planned_steps(cfg, len(rows))
     warmup = math.ceil(cfg.warmup_ratio * steps)
     args = _trainer_args(cfg, seed, staging / "trainer", precision, steps, warmup)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer = _trainer_class(precision)(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                                        processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # capgap reports progress itself; the loss curve goes to the store
     trainer.train()
     if not trainer.is_world_process_zero():  # one of several processes (training.launch): the main one writes
         shutil.rmtree(staging, ignore_errors=True)
         return None
     curve = [(h["step"], float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
-    loop = next((h["train_runtime"] for h in trainer.state.log_history if "train_runtime" in h), 0.0)
+    loop = loop_seconds(trainer.state.log_history)
+    _restore_frozen(trainer.model, originals)
     merged = trainer.model.merge_and_unload() if cfg.method == "lora" else trainer.model
     shutil.rmtree(staging / "trainer", ignore_errors=True)
     _save(merged, tokenizer, staging)
