@@ -139,13 +139,16 @@ def main() -> None:
         speed = {backend: engine_speed(folder, backend, args) for backend in ("vllm", "hf")}
     reference = runs["capgap hf"]["rows"]
     print(f"(a) {len(task.items)} {args.task} items, {args.model}, {args.dtype}, max {args.max_new_tokens} new tokens")
-    print(f"| {'engine':<12} | {'wall s':>7} | {'tok/s (whole)':>13} | {'same answer as hf':>17} | {'same text':>9} |")
-    print(f"|{'-' * 14}|{'-' * 9}|{'-' * 15}|{'-' * 19}|{'-' * 11}|")
+    print(f"| {'engine':<12} | {'wall s':>7} | {'tok/s (whole)':>13} | {'accuracy':>8} | {'same answer as hf':>17} | "
+          f"{'same text':>9} |")
+    print(f"|{'-' * 14}|{'-' * 9}|{'-' * 15}|{'-' * 10}|{'-' * 19}|{'-' * 11}|")
     for name, r in runs.items():
         r["same_answer_as_hf"], r["same_text_as_hf"] = agreement(task, r["rows"], reference)
+        r["accuracy"] = sum(task.check(task.extract(r["rows"][it.id]).strict, it.answer)
+                            for it in task.items) / len(task.items)
         rate = f"{r['tok_per_s']:.0f}" if r["tok_per_s"] else "-"
-        print(f"| {name:<12} | {r['seconds']:7.1f} | {rate:>13} | {r['same_answer_as_hf']:17.1%} | "
-              f"{r['same_text_as_hf']:9.1%} |")
+        print(f"| {name:<12} | {r['seconds']:7.1f} | {rate:>13} | {r['accuracy']:8.1%} | "
+              f"{r['same_answer_as_hf']:17.1%} | {r['same_text_as_hf']:9.1%} |")
     ratio = runs["capgap hf"]["seconds"] / runs["capgap vllm"]["seconds"]
     print(f"capgap eval through vLLM: {ratio:.2f}x the speed of --backend hf (whole commands)")
     print(f"(b) engines alone, one batch of {len(task.items)} rows x {args.max_new_tokens} tokens")

@@ -11,7 +11,7 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
-# Tests of tiny models pin the in-process engine (a vLLM engine takes ~35 s to start); the tests of vLLM ask for it
+# Tests of tiny models pin the in-process engine (a vLLM engine takes 9-20 s to start); the tests of vLLM ask for it
 # by name, and the default recipe's test runs `auto` (tests/study/test_default_recipe.py).
 os.environ.setdefault("CAPGAP_ENGINE", "hf")
 

@@ -4,5 +4,6 @@ import sys
 
 from capgap.cli import main
 
-if __name__ == "__main__":  # vLLM spawns worker processes, which import this module again
+# vLLM spawns worker processes when VLLM_ENABLE_V1_MULTIPROCESSING=1; they import this module again
+if __name__ == "__main__":
     sys.exit(main())

@@ -47,7 +47,10 @@ def test_lora_frozen_weights_held_in_bf16_train_exactly_what_autocast_trains(tin
 
     tokenizer, data = _rows(tiny_model)
     bf16 = Precision("cpu", "bfloat16", "bf16-autocast", "test")
+    casts, frozen = [], sft._frozen_weights_in_bf16
+    monkeypatch.setattr(sft, "_frozen_weights_in_bf16", lambda model, p: casts.append(frozen(model, p)) or casts[-1])
     cast = train(tiny_model, tokenizer, data.rows, CONFIG, 3, tmp_path / "cast", bf16)
+    assert len(casts[0]) == 7 * 2  # q, k, v, o, gate, up, down of both layers were held in bf16
     monkeypatch.setattr(sft, "_frozen_weights_in_bf16", lambda model, precision: {})
     autocast = train(tiny_model, tokenizer, data.rows, CONFIG, 3, tmp_path / "autocast", bf16)
     assert cast.loss_curve == autocast.loss_curve
@@ -57,6 +60,25 @@ def test_lora_frozen_weights_held_in_bf16_train_exactly_what_autocast_trains(tin
     weights = load_file(cast.checkpoint / "model.safetensors")
     q = next(w for name, w in weights.items() if name.endswith("q_proj.weight"))
     assert q.dtype == torch.float32 and not torch.equal(q, q.to(torch.bfloat16).float())
+
+
+def test_the_models_own_loss_trains_what_trls_chunked_head_trains(tiny_model, tmp_path, monkeypatch):
+    # Recipe v4 computes the loss with the model itself on a CPU: the same mean over completion tokens as TRL's
+    # head, across accumulation steps too (num_items_in_batch), up to rounding.
+    from trl import SFTTrainer
+
+    from capgap.training import sft
+
+    tokenizer, data = _rows(tiny_model)
+    fp32 = Precision("cpu", "float32", "fp32", "test")
+    accumulated = TrainingConfig(method="lora", steps=3, batch_size=2, grad_accum=2, learning_rate=1e-3,
+                                 max_length=256)
+    own = train(tiny_model, tokenizer, data.rows, accumulated, 1, tmp_path / "own", fp32)
+    monkeypatch.setattr(sft, "_trainer_class", lambda precision: SFTTrainer)
+    trl = train(tiny_model, tokenizer, data.rows, accumulated, 1, tmp_path / "trl", fp32)
+    assert len(own.loss_curve) == len(trl.loss_curve) == 3
+    assert torch.allclose(torch.tensor(own.loss_curve), torch.tensor(trl.loss_curve), rtol=1e-4, atol=1e-5)
+    assert own.loss_curve[0][1] > 0.5  # a real loss, not a constant
 
 
 def test_the_loop_seconds_are_the_last_logged_runtime():

@@ -209,7 +209,7 @@ class EvaluationConfig:
     dtype: str = knob("auto", "auto, float32, bfloat16, float16", ("auto", "float32", "bfloat16", "float16"))
     backend: str = knob("auto", "the engine of every pre- and post-distillation evaluation: auto (vLLM where it "
                                 "runs, else hf, with the reason), vllm (one engine per student, each trained "
-                                "checkpoint swapped in place: faster, ~35 s to start), hf (transformers in this "
+                                "checkpoint swapped in place: faster, 9-20 s to start), hf (transformers in this "
                                 "process: starts in seconds, the reference)", (AUTO, *ENGINES))
 
 

