@@ -139,7 +139,10 @@ def close_engines(keep: Collection[str] = frozenset()) -> None:
     (weights, KV cache) goes. A generator whose engine was stopped starts it again when it next generates."""
     import gc
 
-    for key in [k for k in _ENGINES if k[0] not in keep]:
+    stopping = [k for k in _ENGINES if k[0] not in keep]
+    if not stopping:
+        return
+    for key in stopping:
         _ENGINES.pop(key).llm.llm_engine.engine_core.shutdown()
     gc.collect()
     import torch

@@ -90,7 +90,7 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
 
     # Under `accelerate launch` (training.launch) each of the WORLD_SIZE processes takes its share of every
     # batch, so the effective batch stays batch_size x grad_accum (load checks that processes divides it).
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = _world_size()
     return SFTConfig(
         output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size // world,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
@@ -104,6 +104,11 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
         dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
         include_num_input_tokens_seen=True, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0,
         max_steps=steps, padding_free=cfg.padding_free)
+
+
+def _world_size() -> int:
+    """Processes of this training job: WORLD_SIZE under `accelerate launch` (training.launch), else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _trainer_class(precision: Precision):
@@ -134,13 +139,14 @@ def _frozen_weights_in_bf16(model, precision: Precision) -> dict:
     to put back before merging (`_restore_frozen`).
 
     Autocast casts a weight that needs no gradient anew on every forward; cast once, the matmuls see the very same
-    bf16 values (round to nearest either way), so the losses are bit for bit those of autocast (bench
-    train_speed), minus a cast of every weight per step. Norms, embeddings and the adapters stay float32."""
+    bf16 values (round to nearest either way), so the losses are bit for bit those of autocast
+    (tests/training/test_train_tiny.py), minus a cast of every weight per step. Norms, embeddings and the
+    adapters stay float32."""
     import torch
 
     if precision.device != "cpu" or precision.train != "bf16-autocast" or not hasattr(model, "peft_config"):
         return {}
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # several processes (training.launch): as tested, autocast
+    if _world_size() > 1:  # several processes (training.launch): autocast, as tested there
         return {}
     originals = {}
     for name, module in model.named_modules():
