@@ -98,6 +98,13 @@ def _add_study_parsers(sub) -> None:
     validate = sub.add_parser("validate", help="check a study YAML and its data; list every problem")
     validate.add_argument("config", help="study YAML")
     validate.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
+    _add_lengths_flag(validate)
+
+
+def _add_lengths_flag(parser) -> None:
+    parser.add_argument("--lengths", type=int, default=0, metavar="N",
+                        help="generate the students' answers to N test items and propose the max_new_tokens a "
+                             "fair baseline needs (its 99th-percentile length); default 0: generate nothing")
 
 
 def _add_plan_parser(sub) -> None:
@@ -115,6 +122,7 @@ def _add_plan_parser(sub) -> None:
     plan.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"pilot store (default {DEFAULT_STORE})")
     plan.add_argument("--study", help="pilot study in the store (default: the config's, else every study)")
     plan.add_argument("--data-dir", help="base folder of the config's data paths (or CAPGAP_DATA_DIR)")
+    _add_lengths_flag(plan)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -332,6 +340,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from capgap.config import load_config
     from capgap.study.validate import check_file
 
     result = check_file(Path(args.config), args.data_dir)
@@ -344,7 +353,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{args.config}: ok")
     for line in result.plan:
         print(f"  {line}")
+    _print_lengths(args, lambda: load_config(Path(args.config), args.data_dir))
     return 0
+
+
+def _print_lengths(args: argparse.Namespace, config) -> None:
+    """The answer-length probe of `--lengths N` (nothing when N is 0)."""
+    if args.lengths < 0:
+        raise CapgapError(f"--lengths must be a number of test items (0: none), got {args.lengths}")
+    if args.lengths:
+        from capgap.study.lengths import probe_lengths
+
+        _quiet_transformers()
+        print("\nAnswer lengths before distillation (a fair baseline is not cut at its limit):")
+        for line in probe_lengths(config(), args.lengths, progress=sys.stderr.isatty()):
+            print(f"  {line}")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -363,6 +386,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.detect is not None:
         print()
         print(plan(config, args.detect, args.store, args.study), end="")
+    _print_lengths(args, lambda: config)
     return 0
 
 

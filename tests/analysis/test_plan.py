@@ -12,7 +12,7 @@ from capgap.errors import CapgapError
 from capgap.store import Store
 from tests.analysis.sim import write_study
 
-QUICKSTART = str(Path(str(files("capgap") / "recipes" / "quickstart.yaml")))  # 3 teachers, 1 seed, 40 items
+QUICKSTART = str(Path(str(files("capgap") / "recipes" / "quickstart.yaml")))  # 2 teachers, 3 seeds, 200 items
 TEACHERS = {"reference": {"params": None}, "gemma3-270m": {"params": 2.7e8}, "self": {"params": 1.35e8}}
 
 
@@ -41,13 +41,18 @@ def test_without_a_pilot_the_plan_says_so_and_uses_stated_assumptions(tmp_path, 
     assert main(["plan", QUICKSTART, "--detect", "5pp", "--store", str(tmp_path / "none.sqlite")]) == 0
     out = capsys.readouterr().out
     assert "no pilot data" in out and "ASSUMED" in out and "σ_seed = 2 pp" in out
-    assert "Holm's α/m = 0.05/3" in out
+    assert "Holm's α/m = 0.05/2" in out
     rows = _table(out)
     assert sorted(rows) == list(range(1, 9))
-    expected = power.items_needed(0.05, default_pilot("x").components, 1, 0.05 / 3)
-    assert rows[1].startswith(f"{expected:,}") and "<- config: 1 seed(s)" in rows[1]
-    assert "speaks for that training run only" in rows[1]
-    assert "The config's design (1 seed(s), 40 test items) detects gains ≥" in out
+    assumed = default_pilot("x").components
+    one = power.items_needed(0.05, assumed, 1, 0.05 / 2, cells=2)
+    assert rows[1].startswith(f"{one:,}") and "speaks for that training run only" in rows[1]
+    # the seed variance pooled over the config's two teachers, as the verdict's test pools it
+    assert power.items_needed(0.05, assumed, 3, 0.05 / 2, cells=2) is None  # sigma_seed 2 pp over 3 seeds
+    assert rows[3].startswith("not reachable") and "<- config: 3 seed(s)" in rows[3]
+    eight = power.items_needed(0.05, assumed, 8, 0.05 / 2, cells=2)
+    assert rows[8].startswith(f"{eight:,}") and eight < power.items_needed(0.05, assumed, 8, 0.05 / 2, cells=1)
+    assert "The config's design (3 seed(s), 200 test items) detects gains ≥" in out
     assert not (tmp_path / "none.sqlite").exists()  # planning never creates a store
 
 
@@ -64,7 +69,7 @@ def test_a_pilot_study_gives_pooled_components_and_more_seeds_need_fewer_items(t
     rows = _table(out)
     items = {k: int(rows[k].split()[0].replace(",", "")) for k in (3, 5, 8) if rows[k][0].isdigit()}
     assert items[3] > items[5] > items[8] > 0
-    assert "The config's design (1 seed(s), 40 test items)" in out  # the config's test split, not the pilot's
+    assert "The config's design (3 seed(s), 200 test items)" in out  # the config's test split, not the pilot's
 
 
 def test_an_ambiguous_detect_value_is_refused():
@@ -86,7 +91,7 @@ def test_a_pilot_with_one_seed_assumes_the_seed_variance_and_says_so(tmp_path, c
     out = capsys.readouterr().out
     assert "pilot: study 'other'" in out  # the config's study is absent: every study in the store is the pilot
     assert f"σ_seed ASSUMED {100 * DEFAULT_SEED_SD:.0f} pp" in out
-    assert "The config's design (1 seed(s), 40 test items)" in out  # the config's own size, not the pilot's
+    assert "The config's design (3 seed(s), 200 test items)" in out  # the config's own size, not the pilot's
 
 
 def test_plan_errors_are_one_line(tmp_path, capsys):

@@ -195,3 +195,50 @@ def test_the_store_pipeline_gives_the_seed_aware_test_of_the_simulated_arrays(tm
     assert record["ci95"] == pytest.approx(expected.ci95) and record["p_value"] == pytest.approx(expected.p_value)
     assert record["gain_by_seed"] == pytest.approx(list((cell.post - cell.pre).mean(axis=1)))
     assert record["df"] == pytest.approx(expected.t.df) and record["n_items"] == 250
+
+
+def _cut_study(tmp_path, cut_share: float, pre: float = 0.4, config: dict | None = None) -> dict:
+    """One student, two teachers, 5 seeds on 200 items; the baseline's first `cut_share` of answers reached the
+    96-token limit, the rest used 40 tokens."""
+    from capgap.analysis.simulate import simulate_family, write_cell, write_evaluation
+
+    family = simulate_family(200, 5, [0.20, 0.0], [0.01, 0.01], np.random.default_rng(3), baseline=pre)
+    lengths = np.where(np.arange(200) < cut_share * 200, 96, 40)
+    with Store(tmp_path / "s.sqlite") as store:
+        store.study.save_study("sim", {"training": TRAINING, **(config or {})}, {})
+        write_evaluation(store, "pre", family[0].pre, lengths, max_new_tokens=96)
+        for name, cell in zip(("a", "b"), family, strict=True):
+            write_cell(store, "sim", "small", name, "own-correct", cell, "pre")
+        return analyse_store(store)["studies"][0]
+
+
+def test_a_baseline_cut_at_its_token_limit_gets_no_verdict_and_says_what_to_change(tmp_path):
+    study = _cut_study(tmp_path, 0.6)
+    cells = by_teacher(study)
+    assert {c["verdict"] for c in cells.values()} == {"no verdict: baseline cut"}
+    note = cells["a"]["baseline_note"]
+    assert "cut at 96 tokens for 60% of items" in note and "max_new_tokens to at least 192" in note
+    (rec,) = study["recommendations"]
+    assert rec["decision"].startswith("no verdict") and rec["teacher"] is None
+    # under the threshold the verdict stands (the +20 pp teacher improves); the threshold is the config's
+    fair = by_teacher(_cut_study(tmp_path / "fair", 0.04))
+    assert fair["a"]["verdict"] == "improves" and fair["a"]["baseline_note"] is None
+    relaxed = by_teacher(_cut_study(tmp_path / "relaxed", 0.6, config={"evaluation": {"max_baseline_cut": 0.7}}))
+    assert relaxed["a"]["verdict"] == "improves"
+
+
+def test_a_baseline_at_the_floor_is_named(tmp_path):
+    cells = by_teacher(_cut_study(tmp_path, 0.0, pre=0.02))
+    assert cells["b"]["baseline_note"].startswith("the baseline is at the floor")
+    assert cells["b"]["verdict"] != "no verdict: baseline cut"
+
+
+def test_when_teachers_degrade_the_recommendation_leads_with_it(tmp_path):
+    gains = {("small", "best", "own-correct"): -0.12, ("small", "good", "own-correct"): -0.15}
+    study = analyse(tmp_path, students=STUDENT, teachers=TEACHERS, gains=gains, seeds=3, n_items=400)
+    (rec,) = study["recommendations"]
+    assert {g["verdict"] for g in study["cells"]} == {"degrades"}
+    assert rec["decision"] == "do not distil: every teacher makes the student worse", rec
+    assert "best (own-correct) -12" in rec["evidence"] or "best (own-correct) -1" in rec["evidence"]
+    (limit,) = study["detection_limits"]  # the detection limit agrees with the tests that found the losses
+    assert limit["mde"] < min(abs(g["gain"]) for g in study["cells"]), limit

@@ -161,3 +161,12 @@ def test_the_report_lists_only_the_teachers_of_the_latest_config(tmp_path):
     (study,) = json.loads((tmp_path / "r.json").read_text())["studies"]
     assert sorted(t["teacher"] for t in study["teachers"]) == ["gpt", "llama"]
     assert study["config_version"] == 2
+
+
+def test_the_forest_plot_fits_the_cis_not_a_100_pp_detection_band():
+    from capgap.report.plots import forest_limits
+
+    cells = [{"ci95": [-0.17, -0.05], "mde": 1.0}, {"ci95": [-0.02, 0.09], "mde": 0.2}]
+    lo, hi = forest_limits(cells)
+    assert lo == pytest.approx(-1.15 * 17 - 0.5) and hi == -lo  # the widest CI end sets both sides
+    assert hi < 25  # not the ±100 pp the MDE band would ask for

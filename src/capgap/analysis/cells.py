@@ -16,11 +16,11 @@ from collections import defaultdict
 import numpy as np
 
 from capgap.analysis import power, seedaware, stats
-from capgap.analysis.failures import answer_failures
+from capgap.analysis.failures import MAX_BASELINE_CUT, NO_VERDICT, answer_failures, baseline_note
 from capgap.analysis.pairing import baseline_accuracy, paired_arrays
 from capgap.store import Store
 
-VERDICTS = ("improves", "degrades", "no detectable change", "not trained")
+VERDICTS = ("improves", "degrades", "no detectable change", NO_VERDICT, "not trained")
 
 
 def _teacher_facts(teacher: dict | None, student_params: int | None, pre_accuracy: float | None) -> dict:
@@ -48,11 +48,12 @@ def _by_seed_mcnemar(pres: np.ndarray, post: np.ndarray) -> list[float]:
 
 
 def _trained_group(store: Store, cells: list[dict]) -> dict:
+    """A cell's measured facts; its test, CI and p come with its family (`_add_verdicts`), which may pool
+    the seed variance."""
     cells = sorted(cells, key=lambda c: c["seed"])
     ids, pres, post = paired_arrays(store, cells)
     d = post - pres
-    test = seedaware.cell_test(pres, post)
-    ms = test.ms
+    ms = seedaware.mean_squares(d)
     gains = d.mean(axis=1)
     item_change = d.mean(axis=0)
     return {
@@ -64,15 +65,9 @@ def _trained_group(store: Store, cells: list[dict]) -> dict:
         "gain": float(d.mean()),
         "gain_by_seed": [float(g) for g in gains],
         "gain_sd": float(gains.std(ddof=1)) if len(gains) > 1 else None,
-        "ci95": test.ci95,
-        "se": test.t.se,
-        "df": test.t.df,
-        "test": test.name,
-        "scope": test.scope,
         "improved_items": int((item_change > 0).sum()),
         "regressed_items": int((item_change < 0).sum()),
         "discordance": float((d != 0).mean()),
-        "p_value": test.p_value,
         "p_mcnemar_by_seed": _by_seed_mcnemar(pres, post),
         "mean_squares": {"item": ms.item, "seed": ms.seed, "residual": ms.residual},
         "variance_components": ms.components,
@@ -136,35 +131,64 @@ def group_cells(store: Store, study: dict, current: list[dict] | None = None) ->
         params = next((c["student_params"] for c in cells if c["student_params"]), None)
         record.update(_teacher_facts(teachers.get((task, teacher)), params, record["pre_accuracy"]))
         groups.append(record)
-    _add_verdicts(groups)
+    evaluation = study["config"].get("evaluation") or {}
+    _add_verdicts(groups, evaluation.get("max_baseline_cut", MAX_BASELINE_CUT))
     return groups
 
 
-def _add_verdicts(groups: list[dict]) -> None:
-    """Holm across the teachers of each (task, student, protocol); the verdict and detectable effect.
+def _add_tests(family: list[dict]) -> None:
+    """The seed-aware test of each cell of a family, its seed variance pooled where the design allows."""
+    ms = [seedaware.mean_squares(g["_items"]["d"]) for g in family]
+    for g, m, (term, how) in zip(family, ms, seedaware.pool_seed_terms(ms), strict=True):
+        test = seedaware.seed_aware_test(m, term, how)
+        g.update({"ci95": test.ci95, "se": test.t.se, "df": test.t.df, "test": test.name, "scope": test.scope,
+                  "p_value": test.p_value, "seed_variance": how, "seed_pool_cells": term.cells if term else 0,
+                  "_seed_term": term})
 
-    A verdict is "improves"/"degrades" only when Holm's p < alpha; as Holm's p is at least the raw p, which
-    comes from the same t as the 95% CI, such a verdict always has a CI that excludes 0.
+
+def _add_verdicts(groups: list[dict], max_cut: float = MAX_BASELINE_CUT) -> None:
+    """Tests, Holm across the teachers of each (task, student, protocol), the verdict and detectable effect.
+
+    A cell whose baseline was cut at the token limit for more than `max_cut` of its items gets no verdict
+    (its baseline is not the student as it was). A verdict is "improves"/"degrades" only when Holm's p <
+    alpha; as Holm's p is at least the raw p, which comes from the same t as the 95% CI, such a verdict always
+    has a CI that excludes 0.
     """
     for _, family in trained_families(groups, "task", "student", "protocol"):
+        _add_tests(family)
         m = len(family)
         for g, adjusted in zip(family, stats.holm([g["p_value"] for g in family]), strict=True):
             g["p_holm"] = adjusted
             g["holm_family_size"] = m
             g["mde"] = cell_mde(g, m)
-            if adjusted < stats.ALPHA and g["gain"] != 0:
+            g["baseline_note"] = baseline_note(g, max_cut)
+            if g["baseline_note"] and g["baseline_note"].startswith("no verdict"):
+                g["verdict"] = NO_VERDICT
+            elif adjusted < stats.ALPHA and g["gain"] != 0:
                 g["verdict"] = "improves" if g["gain"] > 0 else "degrades"
             else:
                 g["verdict"] = "no detectable change"
 
 
-def cell_mde(g: dict, m: int) -> float:
-    """The smallest gain this cell's design (its items, seeds, measured variance components) detects with
-    80% power at Holm's strictest level alpha/m."""
+def cell_components(g: dict) -> tuple[power.Components | None, int]:
+    """The variance components and seed-pool size that this cell's own test used: its item and residual
+    variance, and the seed variance of its seed term (pooled or its own)."""
     comps, _ = power.pooled([g])
+    term = g.get("_seed_term")
+    if comps is None or term is None:
+        return comps, 1
+    seed = max(0.0, float(term.ms_seed - term.ms_res)) / term.n
+    return power.Components(comps.item, seed, comps.residual), term.cells
+
+
+def cell_mde(g: dict, m: int) -> float:
+    """The smallest gain this cell's design (its items, seeds, measured variance components, seed pool)
+    detects with 80% power at Holm's strictest level alpha/m, under the model of its own test."""
+    comps, cells = cell_components(g)
     if comps is None:
         return 1.0
-    return power.minimal_detectable_effect(comps, g["n_items"], len(g["seeds"]), seedaware.holm_alpha(m))
+    return power.minimal_detectable_effect(comps, g["n_items"], len(g["seeds"]), seedaware.holm_alpha(m),
+                                           cells=cells)
 
 
 def detection_limits(groups: list[dict]) -> list[dict]:
@@ -175,9 +199,14 @@ def detection_limits(groups: list[dict]) -> list[dict]:
         m, k = len(family), max(len(g["seeds"]) for g in family)
         n = min(g["n_items"] for g in family)
         comps, how = power.pooled(family)
-        mde = power.minimal_detectable_effect(comps, n, k, seedaware.holm_alpha(m)) if comps else 1.0
+        cells = max((g.get("seed_pool_cells") or 1) for g in family)
+        mde = power.minimal_detectable_effect(comps, n, k, seedaware.holm_alpha(m), cells=cells) if comps else 1.0
         scope = f"; {seedaware.ONE_SEED_SCOPE}" if k == 1 else ""
         size = f"gains ≥ {100 * mde:.1f} pp" if mde < 1 else "no gain of 100 pp or less"
+        own = [g for g in family if len(g["seeds"]) > 1 and g.get("seed_pool_cells") == 1 and cells > 1]
+        if own:  # cells whose training runs scatter more than the family's: their own, larger limits
+            scope += "; " + ", ".join(f"{g['teacher']} alone (its seed spread is its own) detects gains ≥ "
+                                      f"{100 * g['mde']:.1f} pp" for g in own)
         out.append({"task": task, "student": student, "protocol": protocol, "mde": mde, "seeds": k, "n_items": n,
                     "holm_family_size": m, "alpha": seedaware.holm_alpha(m), "pooled_over_cells": how["cells"],
                     "sentence": (f"{task} · {student} · {protocol}: this study detects {size} "

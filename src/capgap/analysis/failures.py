@@ -9,20 +9,28 @@ either explains at least half of the gain, the report says so beside it.
 
 from __future__ import annotations
 
+import numpy as np
+
+from capgap.evaluation.metrics import looped
 from capgap.evaluation.scoring import current_rows
 from capgap.store import Store
 
-RATES = ("truncated", "no_answer_strict", "no_answer_flexible")
+RATES = ("truncated", "looped", "no_answer_strict", "no_answer_flexible")
+MAX_BASELINE_CUT = 0.05  # default of evaluation.max_baseline_cut: above it a cell gets no verdict
+FLOOR, CEILING = 0.05, 0.95  # a baseline below / above these cannot show a loss / a gain
+NO_VERDICT = "no verdict: baseline cut"
 
 
-def _rates(store: Store, eval_key: str, ids: list[str]) -> tuple[dict[str, float], int | None]:
+def _rates(store: Store, eval_key: str, ids: list[str]) -> tuple[dict[str, float], int | None, list[int]]:
     record = store.evaluation(eval_key)
     limit = (record.spec.get("decoding") or {}).get("max_new_tokens") if record else None
     rows = [r for r in current_rows(store, eval_key, ids).values()]
     n = max(len(rows), 1)
-    return {"truncated": sum(limit is not None and r["n_new_tokens"] >= limit for r in rows) / n,
-            "no_answer_strict": sum(not r["answer_strict"] for r in rows) / n,
-            "no_answer_flexible": sum(not r["answer_flexible"] for r in rows) / n}, limit
+    cut = [r for r in rows if limit is not None and r["n_new_tokens"] >= limit]
+    return ({"truncated": len(cut) / n, "looped": sum(looped(r["generation"] or "") for r in cut) / n,
+             "no_answer_strict": sum(not r["answer_strict"] for r in rows) / n,
+             "no_answer_flexible": sum(not r["answer_flexible"] for r in rows) / n}, limit,
+            [r["n_new_tokens"] for r in rows])
 
 
 def _mean(rates: list[dict[str, float]]) -> dict[str, float]:
@@ -33,10 +41,40 @@ def answer_failures(store: Store, cells: list[dict], ids: list[str], gain: float
     """Truncation and no-answer rates of a cell's baselines and post-distillation evaluations."""
     pre = [_rates(store, c["pre_eval_key"], ids) for c in cells]
     post = [_rates(store, c["post_eval_key"], ids) for c in cells]
-    before, after = _mean([r for r, _ in pre]), _mean([r for r, _ in post])
+    before, after = _mean([r for r, _, _ in pre]), _mean([r for r, _, _ in post])
     limit = post[0][1]
-    return {"pre": before, "post": after, "max_new_tokens": limit,
+    lengths = pre[0][2]
+    p99 = int(np.ceil(np.percentile(lengths, 99))) if lengths else None
+    return {"pre": before, "post": after, "max_new_tokens": limit, "pre_max_new_tokens": pre[0][1],
+            "pre_length_p99": p99,
             "sentence": _sentence(before, after, gain, limit)}
+
+
+def baseline_note(g: dict, max_cut: float = MAX_BASELINE_CUT) -> str | None:
+    """Why this cell's baseline is not the student as it was (cut at the token limit: no verdict), or what
+    it cannot show (at the floor or the ceiling); None when it is fair and inside (5%, 95%). Answers that
+    reached the limit in a loop (`evaluation.metrics.looped`) are not counted as cut: no limit would end them."""
+    failures = g.get("answer_failures") or {}
+    pre = failures.get("pre") or {}
+    loops = pre.get("looped", 0.0)  # a loop would not end at any limit: the student as it was
+    cut, limit = pre.get("truncated", 0.0) - loops, failures.get("pre_max_new_tokens")
+    if cut > max_cut and limit:
+        p99 = failures.get("pre_length_p99")
+        advice = (f"set evaluation.max_new_tokens to at least {2 * limit} (the baseline's answers run past "
+                  f"{limit} tokens, so their 99th-percentile length is not known; `capgap plan CONFIG --lengths "
+                  "32` measures it)"
+                  if p99 is None or p99 >= limit else
+                  f"set evaluation.max_new_tokens ≥ {p99}, the baseline's 99th-percentile length")
+        loop_note = f" ({100 * loops:.0f}% more ended in a loop)" if loops else ""
+        return (f"no verdict: the baseline's answers were cut at {limit} tokens for {100 * cut:.0f}% of items "
+                f"(more than {100 * max_cut:.0f}%){loop_note}, so it is not the student as it was; {advice}")
+    accuracy = g.get("pre_accuracy")
+    if accuracy is not None and accuracy < FLOOR:
+        return (f"the baseline is at the floor ({100 * accuracy:.1f}% correct): this task cannot show a loss; "
+                "choose an easier task or more new tokens")
+    if accuracy is not None and accuracy > CEILING:
+        return f"the baseline is at the ceiling ({100 * accuracy:.1f}% correct): this task cannot show a gain"
+    return None
 
 
 def _sentence(before: dict, after: dict, gain: float, limit: int | None) -> str | None:

@@ -4,7 +4,8 @@ From a pilot (the store's finished cells of the study, or of every study in the 
 variance components of d = post - pre (item, seed, residual; the seed variance pooled over the cells with
 several seeds), then, for k = 1..8 seeds, the fewest test items whose seed-aware test detects the gain with
 80% power at Holm's strictest level alpha/m, m = the config's number of teachers (the size of each
-(task, student, protocol) family). Power is that of the verdict's own test (`capgap.analysis.power`: the
+(task, student, protocol) family), the seed variance pooled over those m cells as the verdict's test pools
+it. Power is that of the verdict's own test (`capgap.analysis.power`: the
 variance-components power analysis of Miller 2024, arXiv 2411.00640, with the test's df). Without pilot
 data it says so and uses stated default assumptions.
 """
@@ -110,9 +111,11 @@ def config_items(config) -> int | None:
         return None
 
 
-def plan_rows(delta: float, c: power.Components, alpha: float) -> list[dict]:
-    """For k = 1..MAX_SEEDS: the fewest items that detect `delta` with 80% power at `alpha`."""
-    return [{"seeds": k, "items": power.items_needed(delta, c, k, alpha, POWER)} for k in range(1, MAX_SEEDS + 1)]
+def plan_rows(delta: float, c: power.Components, alpha: float, cells: int = 1) -> list[dict]:
+    """For k = 1..MAX_SEEDS: the fewest items that detect `delta` with 80% power at `alpha`, the seed variance
+    pooled over `cells` cells (a family's teachers), as the verdict's test pools it."""
+    return [{"seeds": k, "items": power.items_needed(delta, c, k, alpha, POWER, cells)}
+            for k in range(1, MAX_SEEDS + 1)]
 
 
 def render(config, delta: float, pilot: Pilot, rows: list[dict], n_current: int | None) -> str:
@@ -133,8 +136,8 @@ def render(config, delta: float, pilot: Pilot, rows: list[dict], n_current: int 
         out.append(f"The config's test-set size is not known here: run the study once (its cells are the pilot) "
                    f"or set test.limit; it uses {k_current} seed(s).")
     else:
-        mde = power.minimal_detectable_effect(pilot.components, n_current, k_current, alpha, POWER)
-        now = power.power(delta, pilot.components, n_current, k_current, alpha)
+        mde = power.minimal_detectable_effect(pilot.components, n_current, k_current, alpha, POWER, cells=m)
+        now = power.power(delta, pilot.components, n_current, k_current, alpha, cells=m)
         size = f"gains ≥ {100 * mde:.1f} pp" if mde < 1 else "no gain of 100 pp or less"
         out.append(f"The config's design ({k_current} seed(s), {n_current:,} test items) detects {size} with "
                    f"{100 * POWER:.0f}% power; a {100 * delta:.1f} pp gain with {100 * now:.0f}% power.")
@@ -150,7 +153,8 @@ def plan(config, detect: str, store_path: Path, study: str | None = None) -> str
         raise CapgapError(f"config {config.name} names no teacher: nothing to plan")
     chosen = study if study is not None else _own_study(store_path, config.name)
     pilot = load_pilot(store_path, chosen)
-    rows = plan_rows(delta, pilot.components, seedaware.holm_alpha(len(config.teachers)))
+    m = len(config.teachers)
+    rows = plan_rows(delta, pilot.components, seedaware.holm_alpha(m), cells=m)
     n_current = config_items(config) or (pilot.n_items if chosen == config.name else None)
     return render(config, delta, pilot, rows, n_current)
 

@@ -6,7 +6,8 @@ is computed in the model's normal approximation: the mean gain is N(delta, Var) 
 Var = (E_item + E_seed - E_res) / (nk), MS_item and MS_res are taken at their expectations (they have many
 degrees of freedom), and MS_seed = E_seed * X / (k - 1) with X ~ chi-square(k - 1). The test's V, df and
 critical value depend on MS_seed exactly as in the test (truncation, Satterthwaite, small-seed rules), so
-the power averages the rejection probability over X (200-point quadrature on X's quantiles). With one seed
+the power averages the rejection probability over X (200-point quadrature on X's quantiles). With the seed
+variance pooled over m cells of a family, X ~ chi-square(m (k - 1)), as the test reads it. With one seed
 the estimand is the run's gain and the power is the noncentral t's (df n - 1, Var = (sigma_a^2 +
 sigma_e^2) / n). This is the variance-components power analysis of Miller 2024 (arXiv 2411.00640, "power
 analysis"), with the test's own df.
@@ -41,8 +42,9 @@ class Components:
         return self.item + self.residual
 
 
-def power(delta: float, c: Components, n: int, k: int, alpha: float = ALPHA) -> float:
-    """Probability that the seed-aware test on n items and k seeds rejects at level alpha for true gain delta."""
+def power(delta: float, c: Components, n: int, k: int, alpha: float = ALPHA, cells: int = 1) -> float:
+    """Probability that the seed-aware test on n items and k seeds rejects at level alpha for true gain delta,
+    its seed variance pooled over `cells` cells of a family (1: the cell's own)."""
     if n < 2:
         return 0.0
     if k == 1:
@@ -61,7 +63,8 @@ def power(delta: float, c: Components, n: int, k: int, alpha: float = ALPHA) -> 
     truth = (e_item + e_seed - e_res) / (n * k)
     if truth <= 0:
         return 1.0 if delta != 0 else alpha
-    v, df = combined(e_item / (n * k), n, [SeedTerm(k, n, e_seed * _chi2_nodes(k - 1), e_res)])
+    seed_df = cells * (k - 1)
+    v, df = combined(e_item / (n * k), n, [SeedTerm(k, n, e_seed * _chi2_nodes(seed_df), e_res, cells=cells)])
     half = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(v)
     sd = np.sqrt(truth)
     return float(np.mean(stats.norm.cdf((delta - half) / sd) + stats.norm.cdf((-delta - half) / sd)))
@@ -74,18 +77,19 @@ def _chi2_nodes(df: int) -> np.ndarray:
 
 
 def minimal_detectable_effect(c: Components, n: int, k: int, alpha: float = ALPHA,
-                              target: float = POWER) -> float:
+                              target: float = POWER, cells: int = 1) -> float:
     """The smallest true gain (share) detected with `target` power; 1.0 when not even a gain of 100 pp is.
     With no measured variance at all, the resolution of the design, 1 / (n k)."""
-    if power(1.0, c, n, k, alpha) < target:
+    if power(1.0, c, n, k, alpha, cells) < target:
         return 1.0
     resolution = 1 / (max(n, 1) * max(k, 1))
-    if power(resolution, c, n, k, alpha) >= target:
+    if power(resolution, c, n, k, alpha, cells) >= target:
         return resolution
-    return float(optimize.brentq(lambda d: power(d, c, n, k, alpha) - target, resolution, 1.0, xtol=1e-5))
+    return float(optimize.brentq(lambda d: power(d, c, n, k, alpha, cells) - target, resolution, 1.0, xtol=1e-5))
 
 
-def items_needed(delta: float, c: Components, k: int, alpha: float = ALPHA, target: float = POWER) -> int | None:
+def items_needed(delta: float, c: Components, k: int, alpha: float = ALPHA, target: float = POWER,
+                 cells: int = 1) -> int | None:
     """The fewest test items that detect a true gain `delta` with `target` power on k seeds; None when no
     number of items up to MAX_ITEMS does.
 
@@ -94,13 +98,13 @@ def items_needed(delta: float, c: Components, k: int, alpha: float = ALPHA, targ
     scans a doubling grid for the first n that reaches `target` and bisects below it, instead of assuming
     that power at MAX_ITEMS bounds every smaller n."""
     lo, hi = 2, 2
-    while power(delta, c, hi, k, alpha) < target:
+    while power(delta, c, hi, k, alpha, cells) < target:
         if hi >= MAX_ITEMS:
             return None
         lo, hi = hi, min(hi * 2, MAX_ITEMS)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if power(delta, c, mid, k, alpha) >= target else (mid, hi)
+        lo, hi = (lo, mid) if power(delta, c, mid, k, alpha, cells) >= target else (mid, hi)
     return hi
 
 

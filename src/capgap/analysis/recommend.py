@@ -12,6 +12,7 @@ import numpy as np
 
 from capgap.analysis import seedaware
 from capgap.analysis.cells import trained_families
+from capgap.analysis.failures import NO_VERDICT
 
 
 def _pp(x: float) -> str:
@@ -28,7 +29,7 @@ def _versus(best: dict, other: dict) -> dict:
     common = sorted(set(a["ids"]) & set(b["ids"]))
     pos_a, pos_b = {i: j for j, i in enumerate(a["ids"])}, {i: j for j, i in enumerate(b["ids"])}
     ia, ib = np.array([pos_a[i] for i in common], dtype=int), np.array([pos_b[i] for i in common], dtype=int)
-    t = seedaware.difference_test(a["d"][:, ia], b["d"][:, ib])
+    t = seedaware.difference_test(a["d"][:, ia], b["d"][:, ib], (best.get("_seed_term"), other.get("_seed_term")))
     return {"runner_up": other["teacher"], "runner_up_protocol": other["protocol"], "difference": t.estimate,
             "difference_ci95": t.ci(0.95), "p_value": t.p_value, "n_items": len(common),
             "test": "seed-aware t on the per-item difference of seed means (both cells' seed variance added)"}
@@ -40,14 +41,8 @@ def _recommend_one(task: str, student: str, cells: list[dict]) -> dict:
     base = {"task": task, "student": student, "pre_accuracy": ranked[0]["pre_accuracy"],
             "n_items": ranked[0]["n_items"], "n_cells": len(ranked)}
     if not improving:
-        top = ranked[0]
         return {**base, "teacher": None, "protocol": None, "confidence": None, "versus_runner_up": None,
-                "versus_other_teacher": None,
-                "decision": "do not distil: no teacher beats the baseline detectably",
-                "evidence": (f"best point estimate {top['teacher']} ({top['protocol']}) {_pp(top['gain'])}, 95% CI "
-                             f"{_ci(top['ci95'])}, Holm p={top['p_holm']:.3f}; this design ({top['n_items']} items, "
-                             f"{len(top['seeds'])} seed(s)) detects gains of about {100 * top['mde']:.1f} pp or more "
-                             f"(80% power)")}
+                "versus_other_teacher": None, **_no_teacher(ranked)}
     best = improving[0]
     others = [g for g in ranked if g is not best]
     versus = _versus(best, others[0]) if others else None
@@ -78,6 +73,30 @@ def _recommend_one(task: str, student: str, cells: list[dict]) -> dict:
             "versus_runner_up": versus, "versus_other_teacher": versus_teacher,
             "decision": f"distil from {best['teacher']} ({best['protocol']} data)",
             "evidence": evidence}
+
+
+def _no_teacher(ranked: list[dict]) -> dict:
+    """The decision when no teacher improves detectably: what was found leads (teachers that make the
+    student worse), then what this design could have detected."""
+    worse = [g for g in ranked if g["verdict"] == "degrades"]
+    top = ranked[0]
+    if all(g["verdict"] == NO_VERDICT for g in ranked):
+        return {"decision": "no verdict: the baseline is not the student as it was", "evidence": top["baseline_note"]}
+    design = (f"this design ({top['n_items']} items, {len(top['seeds'])} seed(s)) detects gains of about "
+              f"{100 * top['mde']:.1f} pp or more (80% power)" if top["mde"] < 1 else
+              f"this design ({top['n_items']} items, {len(top['seeds'])} seed(s)) cannot detect a gain of 100 pp")
+    if worse:
+        names = [f"{g['teacher']} ({g['protocol']})" for g in worse]
+        every = len(worse) == len(ranked)
+        who = ("every teacher makes" if every and len(worse) > 1 else
+               f"{' and '.join(names)} {'make' if len(worse) > 1 else 'makes'}")
+        found = "; ".join(f"{g['teacher']} ({g['protocol']}) {_pp(g['gain'])}, 95% CI {_ci(g['ci95'])}, "
+                          f"Holm p={g['p_holm']:.3g}" for g in worse)
+        return {"decision": f"do not distil: {who} the student worse",
+                "evidence": f"{found}; no teacher beats the baseline detectably; {design}"}
+    return {"decision": "do not distil: no teacher beats the baseline detectably",
+            "evidence": (f"best point estimate {top['teacher']} ({top['protocol']}) {_pp(top['gain'])}, 95% CI "
+                         f"{_ci(top['ci95'])}, Holm p={top['p_holm']:.3f}; {design}")}
 
 
 def recommend(groups: list[dict]) -> list[dict]:

@@ -70,20 +70,38 @@ def simulate_cell(n: int, k: int, mu: float, sigma: float, rng: np.random.Genera
     return SimulatedCell(pre, post, gains)
 
 
+def simulate_family(n: int, k: int, mus: list[float], sigmas: list[float], rng: np.random.Generator,
+                    baseline: float = BASELINE) -> list[SimulatedCell]:
+    """A family of cells (one per teacher: gain mu_j, seed SD sigma_j) that train one student on the same n
+    fresh items: the baseline answers and the items' fragility are shared, as in a study."""
+    pre, fragility = draw_items(n, rng, baseline)
+    cells = []
+    for mu, sigma in zip(mus, sigmas, strict=True):
+        gains = seed_gains(k, mu, sigma, rng)
+        cells.append(SimulatedCell(pre, np.stack([draw_post(pre, fragility, g, rng, baseline) for g in gains]), gains))
+    return cells
+
+
 def item_ids(n: int) -> list[str]:
     return [f"q{i:04d}" for i in range(n)]
 
 
-def write_evaluation(store: Store, key: str, correct: np.ndarray) -> None:
+def write_evaluation(store: Store, key: str, correct: np.ndarray, lengths: np.ndarray | None = None,
+                     max_new_tokens: int | None = None) -> None:
     """An evaluation's per-item rows in the store, as the evaluator writes them: a generation that today's
-    extraction scores as stored, so re-scoring on read changes nothing."""
-    store.register_evaluation(EvalRecord(key, "sim", key, "fp-" + key, "zero-shot-cot",
-                                         {"key": key, "answer_type": "number"}, {}))
+    extraction scores as stored, so re-scoring on read changes nothing. `lengths`: each generation's new
+    tokens (1 unless given); `max_new_tokens`: the decoding limit the evaluation records (a length at it
+    counts as cut)."""
+    spec = {"key": key, "answer_type": "number"}
+    if max_new_tokens is not None:
+        spec["decoding"] = {"max_new_tokens": max_new_tokens}
+    lengths = np.ones(len(correct), dtype=int) if lengths is None else lengths
+    store.register_evaluation(EvalRecord(key, "sim", key, "fp-" + key, "zero-shot-cot", spec, {}))
     store.add_items(key, [{"item_id": item, "item_hash": "h", "prompt": "p", "generation": f"The answer is {int(c)}.",
-                           "n_new_tokens": 1, "gold": "1", "answer_strict": str(int(c)), "answer_flexible": str(int(c)),
-                           "correct_strict": int(c), "correct_flexible": int(c),
+                           "n_new_tokens": int(length), "gold": "1", "answer_strict": str(int(c)),
+                           "answer_flexible": str(int(c)), "correct_strict": int(c), "correct_flexible": int(c),
                            "extraction_version": EXTRACTION_VERSION}
-                          for item, c in zip(item_ids(len(correct)), correct, strict=True)])
+                          for item, c, length in zip(item_ids(len(correct)), correct, lengths, strict=True)])
 
 
 def cell_row(study: str, student: str, teacher: str, protocol: str, seed: int, *, pre_key: str, post_key: str,

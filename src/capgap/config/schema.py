@@ -206,6 +206,9 @@ class EvaluationConfig:
     max_new_tokens: int = knob(256, "longest answer (shorter: faster, but long rationales get cut)", min=1,
                           max=MAX_TOKENS)
     batch_size: int = knob(32, "prompts generated together", min=1, max=MAX_BATCH)
+    max_baseline_cut: float = knob(0.05, "largest share of baseline answers cut at max_new_tokens that still "
+                                         "gets a verdict (above it the baseline is not the student as it was)",
+                                   min=0, max=1)
     dtype: str = knob("auto", "auto, float32, bfloat16, float16", ("auto", "float32", "bfloat16", "float16"))
     backend: str = knob("auto", "the engine of every pre- and post-distillation evaluation: auto (vLLM where it "
                                 "runs, else hf, with the reason), vllm (one engine per student, each trained "

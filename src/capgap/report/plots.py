@@ -9,7 +9,10 @@ import base64
 import io
 import math
 
-VERDICT_COLOURS = {"improves": "#1a7f37", "degrades": "#cf222e", "no detectable change": "#57606a"}
+from capgap.analysis.failures import NO_VERDICT
+
+VERDICT_COLOURS = {"improves": "#1a7f37", "degrades": "#cf222e", "no detectable change": "#57606a",
+                   NO_VERDICT: "#bf8700"}
 
 
 def _figure(width: float, height: float):
@@ -51,10 +54,19 @@ def forest(study: dict) -> str | None:
         ax.plot([lo, hi], [y, y], color=colour, lw=2, zorder=2)
         ax.plot(100 * g["gain"], y, "o", color=colour, zorder=3)
     ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlim(*forest_limits(cells))  # fitted to the CIs; a wider MDE band is cut at the edge
     ax.set_yticks(range(len(cells)), [_row_label(g, many) for g in cells])
     ax.set_xlabel("gain over the pre-distillation baseline (percentage points), 95% CI over items and seeds")
-    ax.set_title("green improves · red degrades · grey no detectable change · shaded: ±MDE", fontsize=9)
+    ax.set_title("green improves · red degrades · grey no detectable change · amber no verdict (baseline cut) "
+                 "· shaded: ±MDE", fontsize=9)
     return _uri(fig)
+
+
+def forest_limits(cells: list[dict]) -> tuple[float, float]:
+    """The forest plot's x range in pp: symmetric about 0, 15% beyond the farthest CI end (MDE bands of 100 pp
+    would otherwise shrink every CI to a speck)."""
+    reach = max(max(abs(100 * v) for v in g["ci95"]) for g in cells)
+    return -1.15 * reach - 0.5, 1.15 * reach + 0.5
 
 
 def heatmap(study: dict) -> str | None:

@@ -69,9 +69,15 @@ def _failures(g: dict) -> list[str]:
 
 
 def failure_lines(study: dict) -> list[str]:
-    """The cells whose gain may come from cut or unanswered outputs rather than from answers."""
-    return [f"{g['student']} <- {g['teacher']} ({g['protocol']}): {g['answer_failures']['sentence']}"
-            for g in study["cells"] if (g.get("answer_failures") or {}).get("sentence")]
+    """The cells whose baseline is unfair (cut at the token limit: no verdict) or at the floor or ceiling, and
+    those whose gain may come from cut or unanswered outputs rather than from answers."""
+    baseline = {}
+    for g in study["cells"]:
+        if g.get("baseline_note"):  # one line per student and task: the baseline is theirs
+            baseline.setdefault((g["task"], g["student"], g["baseline_note"]), g)
+    return ([f"{student} on {task}: {note}" for task, student, note in baseline] +
+            [f"{g['student']} <- {g['teacher']} ({g['protocol']}): {g['answer_failures']['sentence']}"
+             for g in study["cells"] if (g.get("answer_failures") or {}).get("sentence")])
 
 
 def teacher_lines(study: dict) -> list[str]:
@@ -93,12 +99,18 @@ def seeds_table(study: dict) -> Table | None:
     if not multi:
         return None
     header = ["student", "teacher", "protocol", "gain by seed (pp)", "mean", "SD across seeds",
-              "seed SD, model (pp)", "df"]
+              "seed SD, model (pp)", "seed variance in the test", "df"]
     rows = [[g["student"], g["teacher"], g["protocol"],
              ", ".join(f"s{s}: {pp(x)}" for s, x in zip(g["seeds"], g["gain_by_seed"], strict=True)),
              pp(g["gain"]), f"{100 * g['gain_sd']:.1f}", f"{100 * g['variance_components']['seed'] ** 0.5:.1f}",
-             f"{g['df']:.1f}"] for g in multi]
+             _pooling(g), f"{g['df']:.1f}"] for g in multi]
     return header, rows
+
+
+def _pooling(g: dict) -> str:
+    """Where the test's seed variance came from: "pooled (5 cells)" or "own" (its spread exceeds the pool's)."""
+    cells = g.get("seed_pool_cells") or 0
+    return f"pooled ({cells} cells)" if cells > 1 else "own"
 
 
 def spearman_table(capacity: dict) -> Table:
