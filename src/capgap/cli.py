@@ -343,6 +343,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from capgap.config import load_config
     from capgap.study.validate import check_file
 
+    _check_lengths(args)
     result = check_file(Path(args.config), args.data_dir)
     for problem in result.problems:
         print(f"{args.config}: {redact(problem)}")
@@ -357,10 +358,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_lengths(args: argparse.Namespace) -> None:
+    if args.lengths < 0:  # before anything prints
+        raise CapgapError(f"--lengths must be a number of test items (0: none), got {args.lengths}")
+
+
 def _print_lengths(args: argparse.Namespace, config) -> None:
     """The answer-length probe of `--lengths N` (nothing when N is 0)."""
-    if args.lengths < 0:
-        raise CapgapError(f"--lengths must be a number of test items (0: none), got {args.lengths}")
     if args.lengths:
         from capgap.study.lengths import probe_lengths
 
@@ -375,6 +379,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from capgap.config import load_config
     from capgap.study.workplan import render
 
+    _check_lengths(args)
     if args.detect is not None:
         parse_detect(args.detect)  # a bad --detect fails before the config is read
     for name in ("train_tflops", "generate_tflops"):

@@ -127,7 +127,7 @@ def test_pooled_seed_variance_keeps_the_level_and_coverage(k):
     reps = 300
     r = _family_run(300, k, [0.0] * 4, [0.02] * 4, reps, seed=10 + k)
     se_false, se_cov = _se(ALPHA, reps), _se(1 - ALPHA, reps)
-    assert r["rejected"].mean() <= ALPHA + 2 * se_false, r
+    assert r["raw"].mean() <= ALPHA + 2 * se_false, r  # each test at its own level, before Holm
     assert 0.93 - 2 * se_cov <= r["coverage"].mean() <= 0.97 + 2 * se_cov, r
     assert 0.6 <= r["pooled"].mean() < 1.0, r  # most cells pool; a few keep their own (the F test's level)
 
@@ -139,7 +139,7 @@ def test_pooling_lifts_power_where_the_per_cell_seed_df_cannot():
     reps = 200
     r = _family_run(500, 3, [0.05, 0.05, 0.0, 0.0], [0.02] * 4, reps, seed=20)
     assert 0.40 <= r["rejected"][:2].mean() <= 0.80, r
-    assert r["rejected"][2:].mean() <= ALPHA + 2 * _se(ALPHA, reps), r  # the null teachers beside them
+    assert r["raw"][2:].mean() <= ALPHA + 2 * _se(ALPHA, reps), r  # the null teachers beside them, before Holm
     rng, hits = np.random.default_rng(21), 0
     for _ in range(reps):
         p, lo, _ = _verdict(simulate_cell(500, 3, 0.05, 0.02, rng))
@@ -151,7 +151,7 @@ def test_a_teacher_whose_seeds_scatter_four_times_more_mostly_keeps_its_own_esti
     reps = 300
     r = _family_run(300, 5, [0.0] * 4, [0.01, 0.01, 0.01, 0.04], reps, seed=30)
     assert r["pooled"][3] <= 0.35 and r["pooled"][:3].mean() >= 0.6, r
-    assert r["rejected"][3] <= ALPHA + 2 * _se(ALPHA, reps), r
+    assert r["raw"][3] <= ALPHA + 2 * _se(ALPHA, reps), r
     assert r["coverage"][3] >= 0.93 - 2 * _se(1 - ALPHA, reps), r
     assert r["coverage"][:3].mean() >= 0.95, r  # the pool includes the noisy teacher: the others err wide
 
@@ -166,4 +166,4 @@ def test_the_power_model_predicts_the_pooled_tests_power():
     predicted = power.power(0.05, c, 500, 3, ALPHA, cells=4)
     alone = power.power(0.05, c, 500, 3, ALPHA, cells=1)
     observed = float(r["raw"].mean())  # each test at ALPHA, as the power model computes it
-    assert alone < predicted and abs(observed - predicted) < 0.15, (observed, predicted, alone)
+    assert alone < predicted and abs(observed - predicted) < 0.10, (observed, predicted, alone)

@@ -15,11 +15,15 @@ from capgap.analysis.versions import superseded
 from capgap.errors import CapgapError
 from capgap.store import Store
 
-ANALYSIS_VERSION = 4  # bump when a key of the JSON report changes meaning (2: seed-aware verdicts; 3: config
-# versions and the finished cells an edit superseded; 4: choosing a teacher: predictions, validation, selections)
+ANALYSIS_VERSION = 5  # bump when a key of the JSON report changes meaning (2: seed-aware verdicts; 3: config
+# versions and the finished cells an edit superseded; 4: choosing a teacher: predictions, validation, selections;
+# 5: seed variance pooled across a family's teachers, "no verdict: baseline cut", baseline notes)
 METHOD = ("seed-aware t: d = post - pre with crossed random items and training seeds; V = [MS_item + "
-          "max(0, MS_seed - MS_res)] / (n k), Satterthwaite df (k - 1 when k <= 3 and the seed term is in V; "
-          "MS_seed floored at MS_res in the df when k = 2); 1 seed: paired t on items, for that run only")
+          "max(0, MS_seed - MS_res)] / (n k), MS_seed and MS_res averaged over the cells of a (task, student, "
+          "protocol) family unless a cell's seed spread exceeds the family's (one-sided F test, p < 0.2); "
+          "Satterthwaite df (the seed df when it is at most 2 and the seed term is in V; MS_seed floored at "
+          "MS_res in the df when the seed df is 1); 1 seed: paired t on items, for that run only; no verdict "
+          "when the baseline's answers were cut at the token limit for more than max_baseline_cut of items")
 
 __all__ = ["ANALYSIS_VERSION", "VERDICTS", "analyse_store", "analyse_study", "public"]
 

@@ -16,7 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from capgap.analysis import power, seedaware, stats
-from capgap.analysis.failures import MAX_BASELINE_CUT, NO_VERDICT, answer_failures, baseline_note
+from capgap.analysis.failures import MAX_BASELINE_CUT, NO_VERDICT, answer_failures, baseline_cut, baseline_note
 from capgap.analysis.pairing import baseline_accuracy, paired_arrays
 from capgap.store import Store
 
@@ -162,7 +162,7 @@ def _add_verdicts(groups: list[dict], max_cut: float = MAX_BASELINE_CUT) -> None
             g["holm_family_size"] = m
             g["mde"] = cell_mde(g, m)
             g["baseline_note"] = baseline_note(g, max_cut)
-            if g["baseline_note"] and g["baseline_note"].startswith("no verdict"):
+            if baseline_cut(g, max_cut) is not None:
                 g["verdict"] = NO_VERDICT
             elif adjusted < stats.ALPHA and g["gain"] != 0:
                 g["verdict"] = "improves" if g["gain"] > 0 else "degrades"
@@ -204,9 +204,12 @@ def detection_limits(groups: list[dict]) -> list[dict]:
         scope = f"; {seedaware.ONE_SEED_SCOPE}" if k == 1 else ""
         size = f"gains ≥ {100 * mde:.1f} pp" if mde < 1 else "no gain of 100 pp or less"
         own = [g for g in family if len(g["seeds"]) > 1 and g.get("seed_pool_cells") == 1 and cells > 1]
-        if own:  # cells whose training runs scatter more than the family's: their own, larger limits
-            scope += "; " + ", ".join(f"{g['teacher']} alone (its seed spread is its own) detects gains ≥ "
-                                      f"{100 * g['mde']:.1f} pp" for g in own)
+        if own:  # cells tested on their own seeds (their spread exceeds the family's): their own limits
+            scope += "; " + ", ".join(f"{g['teacher']} alone (its own seed variance) detects " +
+                                      (f"gains ≥ {100 * g['mde']:.1f} pp" if g["mde"] < 1 else
+                                       "no gain of 100 pp or less") for g in own)
+        if all(g.get("verdict") == NO_VERDICT for g in family):
+            scope += "; no verdict: every baseline of this family was cut at its token limit"
         out.append({"task": task, "student": student, "protocol": protocol, "mde": mde, "seeds": k, "n_items": n,
                     "holm_family_size": m, "alpha": seedaware.holm_alpha(m), "pooled_over_cells": how["cells"],
                     "sentence": (f"{task} · {student} · {protocol}: this study detects {size} "

@@ -50,24 +50,28 @@ def answer_failures(store: Store, cells: list[dict], ids: list[str], gain: float
             "sentence": _sentence(before, after, gain, limit)}
 
 
+def baseline_cut(g: dict, max_cut: float = MAX_BASELINE_CUT) -> float | None:
+    """The share of the cell's baseline answers cut at the token limit when it exceeds `max_cut` (the cell
+    then gets no verdict), else None. Answers that reached the limit in a loop (`evaluation.metrics.looped`)
+    are not counted: no limit would end them, so they are the student as it was."""
+    pre = (g.get("answer_failures") or {}).get("pre") or {}
+    cut = pre.get("truncated", 0.0) - pre.get("looped", 0.0)
+    return cut if cut > max_cut and (g.get("answer_failures") or {}).get("pre_max_new_tokens") else None
+
+
 def baseline_note(g: dict, max_cut: float = MAX_BASELINE_CUT) -> str | None:
     """Why this cell's baseline is not the student as it was (cut at the token limit: no verdict), or what
-    it cannot show (at the floor or the ceiling); None when it is fair and inside (5%, 95%). Answers that
-    reached the limit in a loop (`evaluation.metrics.looped`) are not counted as cut: no limit would end them."""
+    it cannot show (at the floor or the ceiling); None when it is fair and inside (5%, 95%)."""
     failures = g.get("answer_failures") or {}
-    pre = failures.get("pre") or {}
-    loops = pre.get("looped", 0.0)  # a loop would not end at any limit: the student as it was
-    cut, limit = pre.get("truncated", 0.0) - loops, failures.get("pre_max_new_tokens")
-    if cut > max_cut and limit:
-        p99 = failures.get("pre_length_p99")
-        advice = (f"set evaluation.max_new_tokens to at least {2 * limit} (the baseline's answers run past "
-                  f"{limit} tokens, so their 99th-percentile length is not known; `capgap plan CONFIG --lengths "
-                  "32` measures it)"
-                  if p99 is None or p99 >= limit else
-                  f"set evaluation.max_new_tokens ≥ {p99}, the baseline's 99th-percentile length")
+    cut = baseline_cut(g, max_cut)
+    if cut is not None:
+        limit, loops = failures["pre_max_new_tokens"], failures["pre"].get("looped", 0.0)
         loop_note = f" ({100 * loops:.0f}% more ended in a loop)" if loops else ""
+        # answers cut at the limit hide how long they would run: the 99th percentile is not known from them
         return (f"no verdict: the baseline's answers were cut at {limit} tokens for {100 * cut:.0f}% of items "
-                f"(more than {100 * max_cut:.0f}%){loop_note}, so it is not the student as it was; {advice}")
+                f"(more than {100 * max_cut:.0f}%){loop_note}, so it is not the student as it was; set "
+                f"evaluation.max_new_tokens to at least {2 * limit}, or to the 99th-percentile length that "
+                "`capgap plan CONFIG --lengths 32` measures")
     accuracy = g.get("pre_accuracy")
     if accuracy is not None and accuracy < FLOOR:
         return (f"the baseline is at the floor ({100 * accuracy:.1f}% correct): this task cannot show a loss; "

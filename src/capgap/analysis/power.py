@@ -7,7 +7,9 @@ Var = (E_item + E_seed - E_res) / (nk), MS_item and MS_res are taken at their ex
 degrees of freedom), and MS_seed = E_seed * X / (k - 1) with X ~ chi-square(k - 1). The test's V, df and
 critical value depend on MS_seed exactly as in the test (truncation, Satterthwaite, small-seed rules), so
 the power averages the rejection probability over X (200-point quadrature on X's quantiles). With the seed
-variance pooled over m cells of a family, X ~ chi-square(m (k - 1)), as the test reads it. With one seed
+variance pooled over m cells of a family, X ~ chi-square(m (k - 1)), as the test reads it; as a cell keeps
+its own estimate when its seed spread exceeds its family's (about POOL_LEVEL of the time when the family's
+cells are alike), the power is that mixture: (1 - POOL_LEVEL) pooled + POOL_LEVEL own. With one seed
 the estimand is the run's gain and the power is the noncentral t's (df n - 1, Var = (sigma_a^2 +
 sigma_e^2) / n). This is the variance-components power analysis of Miller 2024 (arXiv 2411.00640, "power
 analysis"), with the test's own df.
@@ -21,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, stats
 
-from capgap.analysis.seedaware import SeedTerm, combined
+from capgap.analysis.seedaware import POOL_LEVEL, SeedTerm, combined
 from capgap.analysis.stats import ALPHA, POWER
 
 _NODES = 200
@@ -58,6 +60,14 @@ def power(delta: float, c: Components, n: int, k: int, alpha: float = ALPHA, cel
         if np.isfinite(exact):
             return float(exact)
         return float(stats.norm.sf(crit - ncp) + stats.norm.cdf(-crit - ncp))  # far tails: scipy's nct gives nan
+    if cells > 1:  # the cell pools unless its seed spread exceeds its family's: about POOL_LEVEL of the time
+        return ((1 - POOL_LEVEL) * _seed_aware_power(delta, c, n, k, alpha, cells)
+                + POOL_LEVEL * _seed_aware_power(delta, c, n, k, alpha, 1))
+    return _seed_aware_power(delta, c, n, k, alpha, 1)
+
+
+def _seed_aware_power(delta: float, c: Components, n: int, k: int, alpha: float, cells: int) -> float:
+    """The power of the k > 1 test with its seed mean square averaged over `cells` cells."""
     e_item, e_res = c.residual + k * c.item, c.residual
     e_seed = c.residual + n * c.seed
     truth = (e_item + e_seed - e_res) / (n * k)

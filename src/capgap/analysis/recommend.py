@@ -36,10 +36,12 @@ def _versus(best: dict, other: dict) -> dict:
 
 
 def _recommend_one(task: str, student: str, cells: list[dict]) -> dict:
-    ranked = sorted(cells, key=lambda g: (-g["gain"], g["teacher"], g["protocol"]))
+    # cells with no verdict (their baseline was cut) are compared with nothing: the others are ranked
+    judged = [g for g in cells if g["verdict"] != NO_VERDICT] or cells
+    ranked = sorted(judged, key=lambda g: (-g["gain"], g["teacher"], g["protocol"]))
     improving = [g for g in ranked if g["verdict"] == "improves"]
     base = {"task": task, "student": student, "pre_accuracy": ranked[0]["pre_accuracy"],
-            "n_items": ranked[0]["n_items"], "n_cells": len(ranked)}
+            "n_items": ranked[0]["n_items"], "n_cells": len(cells)}
     if not improving:
         return {**base, "teacher": None, "protocol": None, "confidence": None, "versus_runner_up": None,
                 "versus_other_teacher": None, **_no_teacher(ranked)}

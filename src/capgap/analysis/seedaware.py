@@ -254,13 +254,13 @@ def difference_test(a: np.ndarray, b: np.ndarray, terms: tuple | None = None) ->
     x = a.mean(axis=0) - b.mean(axis=0)
     if n < 2:
         return TTest(float(x.mean()), 1.0, 1.0)
-    if terms is None:
-        pieces = seed_term(mean_squares(a)) + seed_term(mean_squares(b))
-    elif terms[0] is not None and terms[0] is terms[1] and terms[0].n == n:
-        pieces = [replace(terms[0], copies=2)]
-    else:
-        pieces = [t for t in terms if t is not None and t.n == n] or (
-            seed_term(mean_squares(a)) + seed_term(mean_squares(b)))
+    own = [seed_term(mean_squares(a)), seed_term(mean_squares(b))]
+    usable = [terms is not None and t is not None and t.n == n and t.k == side.shape[0]
+              for t, side in zip(terms or (None, None), (a, b), strict=True)]
+    if all(usable) and terms[0] == terms[1]:
+        pieces = [replace(terms[0], copies=2)]  # one pooled estimate serves both cells
+    else:  # per side: its family term where it describes these items and seeds, else its own
+        pieces = [piece for j in (0, 1) for piece in ([terms[j]] if usable[j] else own[j])]
     v, df = combined(float(x.var(ddof=1)) / n, n, pieces)
     return TTest(float(x.mean()), v, df)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -24,7 +25,5 @@ def looped(text: str) -> bool:
     """Whether a generation ends in a loop: its last LOOP_TAIL characters compress below LOOP_RATIO (prose and
     arithmetic compress to about half; a phrase repeated until the token limit, to a tenth). An answer cut at
     the token limit in a loop would not end at any limit, so it is the student as it was, not a cut budget."""
-    import zlib
-
     tail = text[-LOOP_TAIL:].encode()
     return len(tail) >= LOOP_TAIL // 2 and len(zlib.compress(tail, 9)) < LOOP_RATIO * len(tail)

@@ -99,7 +99,8 @@ class Engine:
             try:
                 self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(directory)})
                 self.llm.apply_model(_repack_output_layer)
-                self.llm.reset_prefix_cache()  # cached prefixes hold the old weights' keys and values
+                if self.llm.reset_prefix_cache() is False:  # cached prefixes hold the old weights' keys and values
+                    raise RuntimeError("the prefix cache could not be emptied")
             except Exception as e:
                 raise ModelLoadError(f"vLLM could not swap in the weights of {directory} "
                                      f"({first_line(e) or type(e).__name__}); a checkpoint "

@@ -108,7 +108,8 @@ def seeds_table(study: dict) -> Table | None:
 
 
 def _pooling(g: dict) -> str:
-    """Where the test's seed variance came from: "pooled (5 cells)" or "own" (its spread exceeds the pool's)."""
+    """Where the test's seed variance came from: "pooled (5 cells)" or "own" (its own seeds: its spread exceeds
+    its family's, or no other cell shares its seeds and items)."""
     cells = g.get("seed_pool_cells") or 0
     return f"pooled ({cells} cells)" if cells > 1 else "own"
 

@@ -60,6 +60,8 @@ def _line(label: str, rows: list[dict], limit: int, probe_limit: int) -> str:
             f"{100 * cut_now:.0f}% of them")
     if any(loops):
         head += f", and {100 * np.mean(loops):.0f}% loop past {probe_limit} tokens (no limit ends those: not cut)"
+    if all(loops):
+        return f"{head}; every answer loops: no limit makes a difference; try another prompt"
     if proposed is None:
         return (f"{head}; {100 * cut_probe:.0f}% ran past {probe_limit} tokens without looping: no limit here "
                 "makes a fair baseline; try another prompt")
