@@ -69,7 +69,9 @@ def test_tiny_grid_runs_and_resumes_from_the_store(tiny_model, tiny_plain_model,
     (study,) = report["studies"]
     assert {(g["teacher"], g["protocol"]) for g in study["cells"]} == {(c["teacher"], c["protocol"]) for c in
                                                                        cells + skipped}
-    assert all(g["verdict"] in ("improves", "degrades", "no detectable change", "not trained") for g in study["cells"])
+    # the tiny random model writes until its token limit: every trained cell's baseline is cut, so no verdict
+    assert {g["verdict"] for g in study["cells"] if g["gain"] is not None} == {"no verdict: baseline cut"}
+    assert all(g["verdict"] == "not trained" for g in study["cells"] if g["gain"] is None)
     assert (tmp_path / "tiny" / "report.md").is_file() and (tmp_path / "tiny" / "report.html").is_file()
     again = capgap("run", str(config), "--store", str(store_path))
     assert again.returncode == 0 and "[train]" not in again.stderr and "[stored]" in again.stderr
