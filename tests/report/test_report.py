@@ -170,3 +170,31 @@ def test_the_forest_plot_fits_the_cis_not_a_100_pp_detection_band():
     lo, hi = forest_limits(cells)
     assert lo == pytest.approx(-1.15 * 17 - 0.5) and hi == -lo  # the widest CI end sets both sides
     assert hi < 25  # not the ±100 pp the MDE band would ask for
+
+
+def test_report_rescores_rows_of_an_older_extraction_in_a_read_only_store(tmp_path):
+    # rows scored by an older extraction are re-scored on read; `capgap report` opens the store read-only
+    # (SQLite mode=ro), so the new scores live in memory and the store is left as it was
+    import sqlite3
+
+    import numpy as np
+
+    from capgap.analysis.simulate import simulate_family, write_cell, write_evaluation
+    from tests.analysis.sim import TRAINING
+
+    family = simulate_family(120, 3, [0.2, 0.0], [0.01, 0.01], np.random.default_rng(4))
+    path = tmp_path / "old.sqlite"
+    with Store(path) as store:
+        store.study.save_study("sim", {"training": TRAINING}, {})
+        write_evaluation(store, "pre", family[0].pre)
+        for name, cell in zip(("a", "b"), family, strict=True):
+            write_cell(store, "sim", "small", name, "own-correct", cell, "pre")
+    assert main(["report", str(path), "--format", "json", "-o", str(tmp_path / "fresh.json")]) == 0
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE eval_items SET extraction_version = 1, correct_strict = 0")  # as an old store
+    before = path.read_bytes()
+    assert main(["report", str(path), "--format", "json", "-o", str(tmp_path / "old.json")]) == 0
+    assert path.read_bytes() == before  # nothing written
+    fresh, old = (json.loads((tmp_path / f).read_text())["studies"][0]["cells"] for f in ("fresh.json", "old.json"))
+    assert [(c["teacher"], c["gain"], c["verdict"]) for c in old] == [(c["teacher"], c["gain"], c["verdict"])
+                                                                    for c in fresh]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 
+from capgap.errors import CapgapError
 from capgap.store import Store
 from capgap.tasks.extraction import EXTRACTION_VERSION, AnswerType, extract, is_correct
 
@@ -34,8 +35,8 @@ def rescore_stale(rows: dict[str, dict], answer_type: AnswerType, store: Store, 
     stale = [r for r in rows.values() if r["extraction_version"] != EXTRACTION_VERSION]
     for row in stale:
         row.update(scores(answer_type, row["generation"], row["gold"]))
-    if stale:
-        with contextlib.suppress(sqlite3.OperationalError):  # read-only store: rows are still right in memory
+    if stale and not store.readonly:  # a read-only store (`capgap report`) keeps its rows: right in memory
+        with contextlib.suppress(CapgapError, sqlite3.OperationalError):  # the disk refused: still right in memory
             store.rescore_items(eval_key, stale)
     return len(stale)
 
