@@ -40,3 +40,13 @@ def test_a_negative_lengths_is_one_clear_error(tiny_model, tmp_path, capsys):
     assert main(["plan", _config(tmp_path, tiny_model, 6), "--lengths", "-1"]) == 2
     out = capsys.readouterr()
     assert "--lengths must be a number of test items" in out.err and out.out == ""  # nothing printed before it
+
+
+def test_validate_measures_answer_lengths_after_its_plan(tiny_model, tmp_path, capsys):
+    config = _config(tmp_path, tiny_model, 6)
+    assert main(["validate", config, "--lengths", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{config}: ok"
+    probe = [x for x in out if x.strip().startswith("arith ·")]
+    assert len(probe) == 1 and "on 3 test items" in probe[0]
+    assert out.index("Answer lengths before distillation (a fair baseline is not cut at its limit):") > 1
