@@ -16,8 +16,9 @@ from collections import defaultdict
 import numpy as np
 
 from capgap.analysis import power, seedaware, stats
-from capgap.analysis.failures import MAX_BASELINE_CUT, NO_VERDICT, answer_failures, baseline_cut, baseline_note
+from capgap.analysis.failures import NO_VERDICT, answer_failures, baseline_cut, baseline_note
 from capgap.analysis.pairing import baseline_accuracy, paired_arrays
+from capgap.config.schema import MAX_BASELINE_CUT
 from capgap.store import Store
 
 VERDICTS = ("improves", "degrades", "no detectable change", NO_VERDICT, "not trained")

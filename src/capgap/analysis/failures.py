@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from capgap.config.schema import MAX_BASELINE_CUT
 from capgap.evaluation.metrics import looped
 from capgap.evaluation.scoring import current_rows
 from capgap.store import Store
 
 RATES = ("truncated", "looped", "no_answer_strict", "no_answer_flexible")
-MAX_BASELINE_CUT = 0.05  # default of evaluation.max_baseline_cut: above it a cell gets no verdict
 FLOOR, CEILING = 0.05, 0.95  # a baseline below / above these cannot show a loss / a gain
 NO_VERDICT = "no verdict: baseline cut"
 

@@ -24,6 +24,7 @@ FEW_SHOT_PROMPTS = ("style", ("few-shot-cot",), "few-shot-cot prompts")
 LORA_RUNS = ("method", ("lora",), "LoRA runs")
 # Upper bounds: far beyond any real study, so a value above them is a typo (10**12 steps would run for ever).
 MAX_OPTIMIZER_STEPS = 1_000_000
+MAX_BASELINE_CUT = 0.05  # evaluation.max_baseline_cut's default (also for studies stored before the knob)
 MAX_TOKENS = 131_072  # the longest context windows of current models
 MAX_BATCH = 4096
 # A name that becomes a folder: a plain name, never a path.
@@ -206,8 +207,8 @@ class EvaluationConfig:
     max_new_tokens: int = knob(256, "longest answer (shorter: faster, but long rationales get cut)", min=1,
                           max=MAX_TOKENS)
     batch_size: int = knob(32, "prompts generated together", min=1, max=MAX_BATCH)
-    max_baseline_cut: float = knob(0.05, "largest share of baseline answers cut at max_new_tokens that still "
-                                         "gets a verdict (above it the baseline is not the student as it was)",
+    max_baseline_cut: float = knob(MAX_BASELINE_CUT, "largest share of baseline answers cut at max_new_tokens "
+                                   "that still gets a verdict (above it the baseline is not the student as it was)",
                                    min=0, max=1)
     dtype: str = knob("auto", "auto, float32, bfloat16, float16", ("auto", "float32", "bfloat16", "float16"))
     backend: str = knob("auto", "the engine of every pre- and post-distillation evaluation: auto (vLLM where it "
