@@ -29,18 +29,19 @@ sys.path.insert(0, str(ROOT))
 
 from tests.servers import transformers_serve  # noqa: E402
 
-from capgap.config.schema import EndpointSection, PromptSection, TeacherConfig  # noqa: E402
+from capgap.config.schema import PromptConfig, TeacherConfig  # noqa: E402
 from capgap.models import resolve  # noqa: E402
 from capgap.models.loading import checkpoint_dir  # noqa: E402
+from capgap.models.serving import Endpoint  # noqa: E402
 from capgap.store import Store  # noqa: E402
 from capgap.tasks import load_task  # noqa: E402
 from capgap.teachers.model import model_rationales  # noqa: E402
 
 
 def teacher(model: str, args, backend: str = "hf", base_url: str | None = None) -> TeacherConfig:
-    endpoint = EndpointSection(base_url=base_url, concurrency=args.concurrency, timeout=600) if base_url else None
+    endpoint = Endpoint(base_url=base_url, concurrency=args.concurrency, timeout=600) if base_url else None
     return TeacherConfig(name="t", kind="model", model=model, backend=backend, endpoint=endpoint, params=1e8,
-                         prompt=PromptSection(chat="auto"), temperature=0.0, max_new_tokens=args.max_new_tokens)
+                         prompt=PromptConfig(chat="auto"), temperature=0.0, max_new_tokens=args.max_new_tokens)
 
 
 def generate(config: TeacherConfig, pool, args, folder: Path) -> dict:

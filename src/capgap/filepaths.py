@@ -18,3 +18,6 @@ def check_file_path(path: Path, what: str, flag: str, example: str) -> None:
                 raise CapgapError(f"{what} {path}: {parent} is a file, not a folder; pass {flag} with a path "
                                   "inside a folder")
             return
+
+
+DEFAULT_STORE = Path("capgap-results") / "store.sqlite"  # every command's results store unless told otherwise

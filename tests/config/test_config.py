@@ -259,9 +259,9 @@ def test_each_bad_value_is_one_problem_naming_its_path(changes, expected):
 def test_help_text_and_error_text_share_the_range():
     from dataclasses import fields
 
-    from capgap.config import PromptSection, TrainingConfig
+    from capgap.config import PromptConfig, TrainingConfig
 
-    help_of = {f.name: f.metadata["help"] for f in [*fields(TrainingConfig), *fields(PromptSection)]}
+    help_of = {f.name: f.metadata["help"] for f in [*fields(TrainingConfig), *fields(PromptConfig)]}
     assert help_of["warmup_ratio"].endswith("(must be >= 0 and < 1)")
     assert "must be between 1 and 8; only few-shot-cot prompts" in help_of["shots"]
     assert "must be > 0 and <= 1" in help_of["learning_rate"] and "not with epochs" in help_of["steps"]

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from capgap.cli import main
-from capgap.config.schema import EndpointSection, PromptSection, TeacherConfig
+from capgap.config.schema import PromptConfig, TeacherConfig
 from capgap.errors import CapgapError
 from capgap.models.serving import Client, Endpoint
 from capgap.store import Store
@@ -32,9 +32,9 @@ def server(varied_model, tmp_path_factory):
 
 
 def teacher(base_url: str, model: str, retries: int = 12, chat: str = "auto") -> TeacherConfig:
-    endpoint = EndpointSection(base_url=base_url, api_key_env=KEY_ENV, concurrency=4, timeout=2.0, retries=retries)
+    endpoint = Endpoint(base_url=base_url, api_key_env=KEY_ENV, concurrency=4, timeout=2.0, retries=retries)
     return TeacherConfig(name="served", kind="model", model=model, backend="openai", endpoint=endpoint,
-                         prompt=PromptSection(chat=chat), temperature=0.0, max_new_tokens=8, params=1e6)
+                         prompt=PromptConfig(chat=chat), temperature=0.0, max_new_tokens=8, params=1e6)
 
 
 def stored_generations(path) -> dict:
@@ -100,7 +100,7 @@ def test_served_greedy_replies_equal_the_in_process_model(server, varied_model, 
     with Store(tmp_path / "s.sqlite") as store:
         served = model_rationales(teacher(server, str(varied_model), chat=chat), pool, store)
         local = model_rationales(TeacherConfig(name="served", kind="model", model=str(varied_model),
-                                               prompt=PromptSection(chat=chat), temperature=0.0, max_new_tokens=8,
+                                               prompt=PromptConfig(chat=chat), temperature=0.0, max_new_tokens=8,
                                                params=1e6), pool, store, dtype="float32")
     assert [r.text for r in served.rationales] == [r.text for r in local.rationales]
 

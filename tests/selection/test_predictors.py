@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from capgap.errors import CapgapError
+from capgap.evaluation.predictors import local_rows, predictor, ranked, rationale_scores, steps_of, teacher_scores
 from capgap.models import ModelSource, decide, load_model
 from capgap.models.scoring import TokenScores, score_rows
-from capgap.selection.predictors import local_rows, predictor, ranked, rationale_scores, steps_of, teacher_scores
 
 
 @pytest.fixture(scope="module")

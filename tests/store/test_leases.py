@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
+from capgap.processes import HOST
 from capgap.store import Store, differences, snapshot
-from capgap.store.leases import HOST, LEASE_SECONDS
+from capgap.store.leases import LEASE_SECONDS
 
 HOLDER = """
 import sys, time

@@ -7,7 +7,8 @@ import pytest
 from capgap.errors import CapgapError
 from capgap.tasks import load_task
 from capgap.tasks.expressions import MAX_CHARS, read_expression, same_expression
-from capgap.tasks.extraction import AnswerType, canonical_gold, extract, hedged, is_correct
+from capgap.tasks.extraction import AnswerType, extract, hedged
+from capgap.tasks.grading import canonical_gold, is_correct
 from capgap.teachers import reference_rationales
 
 MATH = AnswerType.MATH

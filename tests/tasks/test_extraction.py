@@ -2,16 +2,8 @@ import threading
 
 import pytest
 
-from capgap.tasks.extraction import (
-    EXTRACTION_VERSION,
-    AnswerType,
-    canonical_gold,
-    extract,
-    final_statement,
-    format_number,
-    is_correct,
-    parse_number,
-)
+from capgap.tasks.extraction import EXTRACTION_VERSION, AnswerType, extract, final_statement, format_number
+from capgap.tasks.grading import canonical_gold, is_correct, parse_number
 
 N, C, Y, S = AnswerType.NUMBER, AnswerType.CHOICE, AnswerType.YESNO, AnswerType.STRING
 LOOP = "The answer is " + " + ".join(["5"] * 1200) + "."

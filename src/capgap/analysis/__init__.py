@@ -12,6 +12,7 @@ from capgap.analysis.ranking import between_protocols, post_vs_gain
 from capgap.analysis.recommend import recommend
 from capgap.analysis.stats import ALPHA, POWER
 from capgap.analysis.versions import superseded
+from capgap.config.schema import effective_batch
 from capgap.errors import CapgapError
 from capgap.store import Store
 
@@ -44,7 +45,7 @@ def analyse_study(store: Store, study: dict) -> dict:
                                  study["config_version"]),
         "versions": study["versions"],
         "budget": {"steps": training.get("steps"), "epochs": training.get("epochs"),
-                   "effective_batch": (training.get("batch_size") or 0) * (training.get("grad_accum") or 1),
+                   "effective_batch": effective_batch(training.get("batch_size"), training.get("grad_accum")),
                    "matched": training.get("epochs") is None},
         "teachers": [t for t in store.study.teachers(name) if configured is None or t["teacher"] in configured],
         "cells": groups,

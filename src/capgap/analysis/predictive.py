@@ -26,7 +26,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from capgap.selection.predictors import PREDICTORS
+from capgap.evaluation.predictors import PREDICTORS
 
 MIN_TEACHERS = 3
 MIN_CI_TEACHERS = 5  # below this, teachers resampled with replacement are mostly ties: no CI is given

@@ -9,22 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-
-def _flatten(value: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(value, dict):
-        out: dict[str, object] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
-def config_changes(old: dict, new: dict, limit: int = 6) -> list[str]:
-    """What changed from config `old` to `new`, one "field: old → new" per changed field (at most `limit`)."""
-    a, b = _flatten(old), _flatten(new)
-    changed = [f"{k}: {a.get(k, '(unset)')} → {b.get(k, '(unset)')}" for k in sorted(set(a) | set(b))
-               if a.get(k) != b.get(k)]
-    return changed[:limit] + ([f"... and {len(changed) - limit} more"] if len(changed) > limit else [])
+from capgap.config.changes import config_changes
 
 
 def superseded(cells: list[dict], current: list[dict], configs: dict[int, dict], latest: int) -> list[dict]:

@@ -4,7 +4,7 @@ from capgap.config.load import load_config, parse, read_yaml
 from capgap.config.schema import (
     PROTOCOLS,
     EvaluationConfig,
-    PromptSection,
+    PromptConfig,
     SplitConfig,
     StudyConfig,
     TaskConfig,
@@ -13,5 +13,5 @@ from capgap.config.schema import (
     describe_budget,
 )
 
-__all__ = ["PROTOCOLS", "EvaluationConfig", "PromptSection", "SplitConfig", "StudyConfig", "TaskConfig",
+__all__ = ["PROTOCOLS", "EvaluationConfig", "PromptConfig", "SplitConfig", "StudyConfig", "TaskConfig",
            "TeacherConfig", "TrainingConfig", "describe_budget", "load_config", "parse", "read_yaml"]

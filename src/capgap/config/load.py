@@ -117,12 +117,14 @@ def build(cls, data, path: str, problems: Problems):
         problems.add(path or "config", f"expected a mapping, got {type(data).__name__}")
         return cls() if not any(f.metadata.get("required") for f in fields(cls)) else None
     hints = typing.get_type_hints(cls)
-    known = [f.name for f in fields(cls)]
+    known = [f.name for f in fields(cls) if not f.metadata.get("internal")]
     for key in data:
         if key not in known:
             problems.add(f"{path}.{key}" if path else key, f"unknown key{did_you_mean(str(key), known)}")
     values = {}
     for f in fields(cls):
+        if f.metadata.get("internal"):
+            continue
         where = f"{path}.{f.name}" if path else f.name
         hint, optional = _unwrap_optional(hints[f.name])
         if f.name not in data:

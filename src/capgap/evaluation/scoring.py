@@ -12,7 +12,8 @@ import sqlite3
 
 from capgap.errors import CapgapError
 from capgap.store import Store
-from capgap.tasks.extraction import EXTRACTION_VERSION, AnswerType, extract, is_correct
+from capgap.tasks.extraction import EXTRACTION_VERSION, AnswerType, extract
+from capgap.tasks.grading import is_correct
 
 
 def scores(answer_type: AnswerType, generation: str, gold: str) -> dict:

@@ -23,23 +23,33 @@ import urllib.request
 from dataclasses import dataclass
 
 from capgap.errors import CapgapError
+from capgap.knobs import knob
 from capgap.redact import redact
 
 RETRIED_STATUS = {408, 409, 429, 500, 502, 503, 504}
 MAX_BACKOFF = 30.0  # seconds between two tries at most (a longer Retry-After is honoured as given)
 
 
+ENV_NAME = (r"[A-Za-z_][A-Za-z0-9_]*", "the name of an environment variable (the key itself never goes in a config)")
+
+
 @dataclass(frozen=True)
 class Endpoint:
-    """Where an OpenAI-compatible model is served, and how hard to try it."""
+    """Where an OpenAI-compatible model is served, and how hard to try it: a teacher's `endpoint` section in
+    the study YAML, `capgap eval --backend openai`'s flags and the client all use this class."""
 
-    base_url: str  # e.g. http://127.0.0.1:8000/v1
-    model: str  # the served model name the server knows it by
-    api_key_env: str | None = None  # the environment variable holding the key (never the key itself)
-    concurrency: int = 8  # requests in flight at once
-    timeout: float = 300.0  # seconds per request
-    retries: int = 8  # tries after the first, on timeouts, 429, 5xx and broken replies
-    backoff: float = 1.0  # first wait in seconds; doubles with every retry (full jitter)
+    base_url: str = knob(required=True, help="the server's OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
+                                             "(vLLM serve, transformers serve, llama.cpp server, a hosted API)")
+    model: str | None = knob(None, "the served model name the server knows it by (a teacher's `model`)",
+                             internal=True)
+    api_key_env: str | None = knob(None, "environment variable holding the API key (none for a local server)",
+                                   pattern=ENV_NAME)
+    concurrency: int = knob(8, "requests in flight at once (more: faster until the server queues them)", min=1,
+                            max=1024)
+    timeout: float = knob(300.0, "seconds a request may take before it is retried", above=0, max=86400)
+    retries: int = knob(8, "tries after the first on timeouts, 429, 5xx and broken replies (backoff with jitter, "
+                           "Retry-After honoured)", min=0, max=100)
+    backoff: float = knob(1.0, "first wait in seconds; doubles with every retry (full jitter)", internal=True)
 
     def key(self) -> dict:
         """What of the endpoint determines its outputs: the served model (not the URL, never the key)."""

@@ -4,9 +4,9 @@ CIs, top-1 hit, regret), the predicted-vs-realized rank plot, and each selection
 
 from __future__ import annotations
 
+from capgap.evaluation.predictors import PREDICTORS, ranked
 from capgap.report.plots import _figure, _uri
 from capgap.report.tables import Table
-from capgap.selection.predictors import PREDICTORS, ranked
 
 PLOTTED = ("rsr", "local_naturalness", "nll", "teacher_accuracy")
 

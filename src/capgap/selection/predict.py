@@ -5,7 +5,7 @@
 For every task x student x protocol x teacher of the study, the student scores a sample of the rationales
 that protocol would train it on (the same prompt, tokenization and max_length as training; over-long ones
 are left out as training leaves them out), in batched forward passes on the device the run's precision
-decides. The predictors (`selection.predictors`) are stored with their cost (seconds, tokens in the forward
+decides. The predictors (`evaluation.predictors`) are stored with their cost (seconds, tokens in the forward
 passes), keyed by everything that determines them, so a second run reads them from the store. The cost is
 what the prediction newly scored: a rationale already scored under another protocol of the same run is
 not scored (nor counted) again. Model teachers' rationales are generated first when the store lacks them
@@ -22,10 +22,7 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from capgap.config import StudyConfig
-from capgap.evaluation.prompts import render
-from capgap.models import Precision, decide, load_model
-from capgap.models.scoring import score_rows
-from capgap.selection.predictors import (
+from capgap.evaluation.predictors import (
     PREDICTOR_VERSION,
     RANK_CLIP,
     WINDOW,
@@ -33,6 +30,9 @@ from capgap.selection.predictors import (
     rationale_scores,
     teacher_scores,
 )
+from capgap.evaluation.prompts import render
+from capgap.models import Precision, decide, load_model
+from capgap.models.scoring import score_rows
 from capgap.store import Store
 from capgap.study.cells import Student, digest
 from capgap.study.data import Example, StudyTask, prepare_task, training_examples

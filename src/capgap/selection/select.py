@@ -22,11 +22,13 @@ import numpy as np
 
 from capgap.analysis.cells import group_cells
 from capgap.config import StudyConfig
+from capgap.config.schema import effective_batch
 from capgap.errors import CapgapError
+from capgap.evaluation.predictors import predictor, ranked
 from capgap.selection.halving import Grid, select
-from capgap.selection.predictors import predictor, ranked
 from capgap.store import Store
 from capgap.study.data import prepare_task
+from capgap.study.workplan import generation_flops, trained_tokens, training_flops
 
 
 def parse_budget(text: str) -> float:
@@ -66,8 +68,9 @@ def train_weight(config: StudyConfig, n_items: int) -> float:
 
 def cell_weight(training: dict, n_items: int, max_new_tokens: int) -> float:
     """`train_weight` from a training config as the store records it."""
-    train = 6 * training["steps"] * training["batch_size"] * training.get("grad_accum", 1) * training["max_length"]
-    return train / (train + 2 * n_items * max_new_tokens)
+    batch = effective_batch(training["batch_size"], training.get("grad_accum"))
+    train = training_flops(1.0, trained_tokens(training["steps"], batch, training["max_length"]))
+    return train / (train + generation_flops(1.0, n_items * max_new_tokens))
 
 
 def _arms(config: StudyConfig) -> list[tuple[str, str]]:

@@ -11,17 +11,16 @@ transaction, so two runs can never both win it.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capgap.errors import CapgapError
+from capgap.processes import HOST, process_alive
 
 if TYPE_CHECKING:
     from capgap.store.sqlite import Store
@@ -29,22 +28,6 @@ if TYPE_CHECKING:
 BEAT_SECONDS = 10.0
 POLL_SECONDS = 2.0  # how often `holding` tries again for a claim another run holds
 LEASE_SECONDS = 120.0  # a heartbeat this old means its owner or its host is gone: the claim can be taken over
-HOST = socket.gethostname()
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` of this host is running (a zombie, killed but not yet reaped, is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def owner_alive(host: str, pid: int, heartbeat: float, now: float | None = None) -> bool:

@@ -19,7 +19,6 @@ import json
 from dataclasses import asdict, dataclass
 
 from capgap.config import StudyConfig, TrainingConfig
-from capgap.evaluation import PromptConfig
 from capgap.evaluation.prompts import uses_chat
 from capgap.models import Precision, decide, resolve
 from capgap.models.backends import ModelRef, engine_key
@@ -50,7 +49,7 @@ class Student:
         self.base_dir = checkpoint_dir(self.source)
         self.tokenizer = AutoTokenizer.from_pretrained(self.base_dir)
         self.params = count_parameters(self.source)
-        self.prompt = PromptConfig(**asdict(config.evaluation.prompt))
+        self.prompt = config.evaluation.prompt
         self.decoding = Decoding(max_new_tokens=config.evaluation.max_new_tokens)
         self.precision = precision or decide(config.evaluation.dtype)  # a run passes its executor's decision
         self.chat = uses_chat(self.prompt, self.tokenizer)

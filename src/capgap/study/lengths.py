@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from capgap.config import StudyConfig
-from capgap.evaluation import PromptConfig, evaluate
+from capgap.evaluation import evaluate
 from capgap.evaluation.metrics import looped
 from capgap.models.backends import ModelRef
 from capgap.models.engines import engine_name
@@ -74,7 +74,7 @@ def probe_lengths(config: StudyConfig, n: int, *, progress: bool = False) -> lis
     and the proposed limit."""
     limit = config.evaluation.max_new_tokens
     probe_limit = HEADROOM * limit
-    prompt = PromptConfig(**asdict(config.evaluation.prompt))
+    prompt = config.evaluation.prompt
     backend = engine_name(config.evaluation.backend)
     lines = []
     with tempfile.TemporaryDirectory() as scratch, Store(Path(scratch) / "lengths.sqlite") as store:

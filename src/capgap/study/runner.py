@@ -53,7 +53,7 @@ def log(message: str) -> None:
 
 def budget_line(config: StudyConfig) -> str:
     t = config.training
-    return "budget: " + describe_budget(t.steps, t.epochs, t.batch_size * t.grad_accum)
+    return "budget: " + describe_budget(t.steps, t.epochs, t.effective_batch)
 
 
 @dataclass

@@ -145,7 +145,7 @@ def _work_lines(config: StudyConfig, sizes: list[TaskSize]) -> list[str]:
     totals = token_totals(estimate(config, sizes))
     lines = [f"cells: {cells_text(config, len(sizes))}",
              f"work: at most {cells} training runs of {budget_text(config)} (effective batch "
-             f"{t.batch_size * t.grad_accum}); "
+             f"{t.effective_batch}); "
              f"{baselines} baseline and up to {cells} post-distillation evaluation(s), each on its task's test items "
              f"({n_test} over all tasks) with up to {ev.max_new_tokens} new tokens per item; cells with the same "
              "training data share a checkpoint, and what the store holds is not redone"]

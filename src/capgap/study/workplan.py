@@ -29,6 +29,9 @@ from capgap.config import StudyConfig
 from capgap.errors import CapgapError
 from capgap.study.data import hub_datasets, prepare_task
 
+# The cost model, here only: 2N FLOPs per generated token (a forward pass) and 6N per trained one (forward and
+# backward; LoRA's frozen weights need no weight gradients, so this is an upper bound), N the parameters.
+GENERATE_FLOPS_PER_PARAM, TRAIN_FLOPS_PER_PARAM = 2, 6
 TRAIN_TFLOPS, GENERATE_TFLOPS = 400.0, 100.0  # effective per-GPU rates of the estimate (see the docstring)
 _SIZE = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)\s*([BbMm])(?![A-Za-z])")
 
@@ -114,6 +117,19 @@ def budget_text(config: StudyConfig) -> str:
     return f"{t.steps} optimizer steps" if t.epochs is None else f"{t.epochs} epoch(s)"
 
 
+def generation_flops(params: float | None, tokens: float) -> float | None:
+    return None if params is None else GENERATE_FLOPS_PER_PARAM * params * tokens
+
+
+def training_flops(params: float | None, tokens: float) -> float | None:
+    return None if params is None else TRAIN_FLOPS_PER_PARAM * params * tokens
+
+
+def trained_tokens(steps: int, effective_batch: int, max_length: int) -> int:
+    """Tokens a run of `steps` trains on at most (every example at max_length)."""
+    return steps * effective_batch * max_length
+
+
 def _generations(config: StudyConfig, sizes: list[TaskSize], rates: tuple[float, float]) -> list[Work]:
     out = []
     for t in (t for t in config.teachers if t.kind == "model"):
@@ -121,13 +137,13 @@ def _generations(config: StudyConfig, sizes: list[TaskSize], rates: tuple[float,
         tokens = sum(t.samples * _n(s.pool) * t.max_new_tokens for s in sizes)
         where = "servers" if t.backend == "openai" else "GPUs"
         what = f"teacher {t.name} ({t.backend}): {t.samples} sample(s) per pool question"
-        out.append(Work("teacher", what, where, tokens, None if params is None else 2 * params * tokens, rates[1]))
+        out.append(Work("teacher", what, where, tokens, generation_flops(params, tokens), rates[1]))
     ev = config.evaluation
     n_cells = runs_per_student(config)
     for student in config.students:
         params, _ = model_params(student)
         tokens = sum(_n(s.test) for s in sizes) * ev.max_new_tokens
-        flops = None if params is None else 2 * params * tokens
+        flops = generation_flops(params, tokens)
         out.append(Work("evaluation", f"baseline of {student}", "GPUs", tokens, flops, rates[1]))
         out.append(Work("evaluation", f"post-distillation evaluations of {student} ({n_cells} per task)", "GPUs",
                         tokens * n_cells, None if flops is None else flops * n_cells, rates[1]))
@@ -141,11 +157,11 @@ def _training(config: StudyConfig, sizes: list[TaskSize], rate: float) -> list[W
     for student in config.students:
         params, _ = model_params(student)
         if t.epochs is None:
-            tokens = runs * t.steps * t.batch_size * t.grad_accum * t.max_length
+            tokens = runs * trained_tokens(t.steps, t.effective_batch, t.max_length)
         else:  # at most every pool question in every epoch
             tokens = int(runs_per_student(config) * t.epochs * sum(_n(s.pool) for s in sizes) * t.max_length)
         out.append(Work("training", f"training {student}: {runs} run(s) ({t.method})", "GPUs", tokens,
-                        None if params is None else 6 * params * tokens, rate))
+                        training_flops(params, tokens), rate))
     return out
 
 
@@ -168,7 +184,7 @@ def tokens_text(n: float) -> str:
 
 def stored_progress(config: StudyConfig, store_path: Path, n_cells: int) -> str:
     """One sentence: what the store holds of this study, read from its records (nothing is written)."""
-    from capgap.analysis.versions import config_changes
+    from capgap.config.changes import config_changes
     from capgap.store import Store
 
     if not store_path.is_file():
@@ -255,7 +271,7 @@ def render(config: StudyConfig, store_path: Path, rates: tuple[float, float] = (
         f"stage 1, generations (side by side): {samples} teacher sample(s) on each of {len(sizes)} pool(s), "
         f"{len(config.students) * len(sizes)} baseline(s)",
         f"stage 2, cells: {cells_text(config, len(sizes))}; each a training run of {budget_text(config)} "
-        f"(effective batch {t.batch_size * t.grad_accum}) and an evaluation",
+        f"(effective batch {t.effective_batch}) and an evaluation",
         stored_progress(config, store_path, n_cells), "", "cost (upper bounds):"]
     lines += _cost_lines(estimate(config, sizes, rates), rates)
     if any(s.test is None or s.pool is None for s in sizes):

@@ -12,7 +12,7 @@ from typing import Any
 from capgap.errors import CapgapError, did_you_mean
 from capgap.tasks.arith import ArithConfig, load_arith
 from capgap.tasks.base import Item, Task
-from capgap.tasks.extraction import PIPELINES, AnswerType, Extracted, extract, is_correct
+from capgap.tasks.extraction import PIPELINES, AnswerType, Extracted, extract
 from capgap.tasks.files import (
     DUPLICATE_POLICIES,
     FieldMap,
@@ -26,6 +26,7 @@ from capgap.tasks.files import (
     svamp_items,
     unique_items,
 )
+from capgap.tasks.grading import is_correct
 
 SVAMP_HUB, GSM8K_HUB = "ChilleD/SVAMP", "openai/gsm8k"  # read when a task names no data
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, fields
 
-from capgap.config.schema import knob, range_problem
 from capgap.errors import CapgapError
+from capgap.knobs import knob, range_problem
 from capgap.tasks.base import Item, Task
 from capgap.tasks.extraction import AnswerType
 

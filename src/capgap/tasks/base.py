@@ -6,7 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from capgap.tasks.extraction import AnswerType, Extracted, extract, is_correct
+from capgap.tasks.extraction import AnswerType, Extracted, extract
+from capgap.tasks.grading import is_correct
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,43 @@ MAX_CHARS = 300
 _REGION = re.compile(r"(?:[^\n$]|\\\$)*?(?=\$|\\\)|\\\]|\.\s+[A-Z]|\.?\s*(?:\n|$))")
 
 
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def clean_text(text: str) -> str:
+    """Unicode minus and spaces as ASCII, so that "−5" is -5; every character keeps its position."""
+    return text.replace("\u2212", "-").replace("\u00a0", " ").replace("\u200b", " ")
+
+
+def braced_end(text: str, open_at: int, limit: int = 1000) -> int | None:
+    """Index just past the brace that closes the one at `open_at` (nesting counted), or None.
+
+    Looks at most `limit` characters ahead: an answer in braces is short, and unclosed braces in a long
+    generation must not make extraction quadratic.
+    """
+    depth = 0
+    for m in re.finditer(r"[{}]", text[open_at : open_at + limit]):
+        depth += 1 if m.group(0) == "{" else -1
+        if depth == 0:
+            return open_at + m.end()
+    return None
+
+
+def boxed(text: str) -> list[tuple[int, str]]:
+    """Every \\boxed{...} with its start and content; nested braces ("\\boxed{\\frac{1}{2}}") stay inside."""
+    found = []
+    for m in _BOXED.finditer(text):
+        end = braced_end(text, m.end() - 1)
+        if end is not None:
+            found.append((m.start(), text[m.end() : end - 1]))
+    return found
+
+
+def boxed_contents(text: str) -> list[str]:
+    """The contents of every \\boxed{...} of `text`, in order."""
+    return [inner for _, inner in boxed(clean_text(text))]
+
+
 def read_expression(span: str) -> str | None:
     """The expression a statement states, from its first character (its decoration already removed)."""
     match = _REGION.match(span.lstrip())
@@ -34,8 +71,6 @@ def read_expression(span: str) -> str | None:
 
 def expression_gold(text: str) -> str | None:
     """A gold answer: the last \\boxed{...} of a written solution, else the whole text without its "$"."""
-    from capgap.tasks.extraction import boxed_contents
-
     boxes = boxed_contents(text)
     inner = boxes[-1] if boxes else text.strip().strip("$")
     return read_expression(inner)

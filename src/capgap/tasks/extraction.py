@@ -31,17 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from capgap.tasks.expressions import expression_gold, read_expression, same_expression
+from capgap.tasks.expressions import boxed, braced_end, clean_text, read_expression
 from capgap.tasks.numbers import (
     FLEX_NUMBER,
     NUMBER_WORDS,
     Number,
-    decimal_places,
     expression_tokens,
     format_number,
     latex_value,
     leading_value,
-    rounds_to,
     to_fraction,
     word_value,
 )
@@ -49,8 +47,8 @@ from capgap.tasks.numbers import (
 PIPELINES = ("strict", "flexible")
 EXTRACTION_VERSION = 3  # bump when extraction changes: stored rows of older versions are re-scored
 
-__all__ = ["EXTRACTION_VERSION", "PIPELINES", "AnswerType", "Extracted", "boxed_contents", "canonical_gold",
-           "extract", "final_statement", "format_number", "hedged", "is_correct", "normalize_string", "parse_number"]
+__all__ = ["EXTRACTION_VERSION", "PIPELINES", "READERS", "AnswerType", "Extracted", "extract", "final_statement",
+           "format_number", "hedged", "normalize_string", "read_number"]
 
 
 class AnswerType(str, enum.Enum):
@@ -80,7 +78,6 @@ _NEGATED = re.compile(rf"\s*(?:n{_APOSTROPHE}t\b|not\b|never\b)", re.IGNORECASE)
 _CORRECTION = re.compile(rf"\b(?:but|rather|instead)\s+(?:(?:rather|instead)\s+)?(?:it{_APOSTROPHE}s\s+|it\s+is\s+)?"
                          rf"|(?:^|[.;,!]\s*)it(?:{_APOSTROPHE}s|\s+is)\s+", re.IGNORECASE)
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _WRAPPER = re.compile(r"\\(?:boxed|fbox|text|textbf|mathrm|mathbf)\s*\{")
 _DECORATION = re.compile(r"(?:\s|\*|_|:|=|\\?\$|\\[(\[]|≈|~|(?:approximately|about|around|roughly|exactly|"
                          r"equal\s+to|a\s+total\s+of)\b)+", re.IGNORECASE)
@@ -113,40 +110,6 @@ _NUMBER_OR = re.compile(rf"({_PLAIN})\s*([A-Za-z]+)?\s*,?\s*or\s+(?:{_HEDGE_WORD
                         r"\s*(?:\2)?\s*[.!]?\s*$", re.IGNORECASE)
 
 
-def _clean(text: str) -> str:
-    """Unicode minus and spaces as ASCII, so that "−5" is -5; every character keeps its position."""
-    return text.replace("\u2212", "-").replace("\u00a0", " ").replace("\u200b", " ")
-
-
-def _braced(text: str, open_at: int, limit: int = 1000) -> int | None:
-    """Index just past the brace that closes the one at `open_at` (nesting counted), or None.
-
-    Looks at most `limit` characters ahead: an answer in braces is short, and unclosed braces in a long
-    generation must not make extraction quadratic.
-    """
-    depth = 0
-    for m in re.finditer(r"[{}]", text[open_at : open_at + limit]):
-        depth += 1 if m.group(0) == "{" else -1
-        if depth == 0:
-            return open_at + m.end()
-    return None
-
-
-def _boxed(text: str) -> list[tuple[int, str]]:
-    """Every \\boxed{...} with its start and content; nested braces ("\\boxed{\\frac{1}{2}}") stay inside."""
-    found = []
-    for m in _BOXED.finditer(text):
-        end = _braced(text, m.end() - 1)
-        if end is not None:
-            found.append((m.start(), text[m.end() : end - 1]))
-    return found
-
-
-def boxed_contents(text: str) -> list[str]:
-    """The contents of every \\boxed{...} of `text`, in order."""
-    return [inner for _, inner in _boxed(_clean(text))]
-
-
 def _undecorate(span: str, hedges: bool = True) -> str:
     """The span without what surrounds an answer: "**", ":", "$", "\\(", "\\boxed{...}", and with `hedges`
     "approximately", "about" (not for string answers, where such a word may be the answer)."""
@@ -155,7 +118,7 @@ def _undecorate(span: str, hedges: bool = True) -> str:
     for _ in range(4):
         span = span[decoration.match(span).end() :] if decoration.match(span) else span
         wrapper = _WRAPPER.match(span)
-        end = _braced(span, wrapper.end() - 1) if wrapper else None
+        end = braced_end(span, wrapper.end() - 1) if wrapper else None
         if end is None:
             break
         span = span[wrapper.end() : end - 1] + " " + span[end:]
@@ -197,7 +160,7 @@ def _number_candidates(text: str) -> list[tuple[int, Number]]:
     for m in re.finditer(r"\\(?:[dt]?frac|sqrt)\b", text):
         end = m.end()
         for _ in range(2 if "frac" in m.group(0) else 1):
-            close = _braced(text, end) if text.startswith("{", end) else None
+            close = braced_end(text, end) if text.startswith("{", end) else None
             end = close if close is not None else end
         whole = re.search(r"(?<![\d.])\d+$", text[: m.start()])  # a mixed number: "2\frac{1}{2}"
         start = whole.start() if whole else m.start()
@@ -214,7 +177,7 @@ def _number_candidates(text: str) -> list[tuple[int, Number]]:
     return sorted(found, key=lambda c: c[0])
 
 
-def _read_number(span: str, leading_only: bool) -> str | None:
+def read_number(span: str, leading_only: bool) -> str | None:
     """The number a statement states: the value at its start ("2 apples + 3 apples = 5 apples" is 5),
     else (unless `leading_only`) the first number of its first sentence after its last "=" ("The answer
     is that he has 5 left", "that 3 + 4 = 7 remain")."""
@@ -268,8 +231,8 @@ def _read_math(span: str, leading_only: bool) -> str | None:
     return read_expression(_undecorate(span, hedges=False))
 
 
-_READERS: dict[AnswerType, Callable[[str, bool], str | None]] = {
-    AnswerType.NUMBER: _read_number, AnswerType.CHOICE: _read_choice,
+READERS: dict[AnswerType, Callable[[str, bool], str | None]] = {
+    AnswerType.NUMBER: read_number, AnswerType.CHOICE: _read_choice,
     AnswerType.YESNO: _read_yesno, AnswerType.STRING: _read_string, AnswerType.MATH: _read_math}
 
 
@@ -296,7 +259,7 @@ def _statements(text: str, answer_type: AnswerType) -> list[_Statement]:
     for m in _HASHES.finditer(text):
         if answer_type is not AnswerType.STRING or not _HEADING.match(m.group(1)):
             found.append(_Statement(m.start(), m.group(1), True))
-    found += [_Statement(start, inner, True) for start, inner in _boxed(text)]
+    found += [_Statement(start, inner, True) for start, inner in boxed(text)]
     return sorted(found, key=lambda s: s.start)
 
 
@@ -313,7 +276,7 @@ def _alternatives(span: str, answer_type: AnswerType) -> bool:
         return bool(m) and to_fraction(m.group(1).replace(",", "")) != to_fraction(m.group(3).replace(",", ""))
     if answer_type in (AnswerType.STRING, AnswerType.MATH):  # "or" and "," belong to such answers
         return False
-    read = _READERS[answer_type]
+    read = READERS[answer_type]
     joint = _OR_SLASH if answer_type is AnswerType.YESNO else _OR
     for m in joint.finditer(text):
         left = text[: m.start()]
@@ -328,7 +291,7 @@ def _alternatives(span: str, answer_type: AnswerType) -> bool:
 def _last_answer(text: str, answer_type: AnswerType) -> tuple[str | None, bool]:
     """The answer of the last statement that states a readable one ("the answer is unclear" states none),
     and whether that statement hedges (then it states no answer: a hedge is not a commitment)."""
-    read = _READERS[answer_type]
+    read = READERS[answer_type]
     for statement in reversed(_statements(text, answer_type)):
         answer = read(statement.span, statement.leading_only)
         if answer is not None:
@@ -343,7 +306,7 @@ def _strict(text: str, answer_type: AnswerType) -> str | None:
 
 def hedged(text: str, answer_type: AnswerType) -> bool:
     """Whether the final answer statement of `text` hedges between answers (it is then scored wrong)."""
-    return _last_answer(_clean(text), answer_type)[1]
+    return _last_answer(clean_text(text), answer_type)[1]
 
 
 def _flexible(text: str, answer_type: AnswerType) -> str | None:
@@ -359,7 +322,7 @@ def _flexible(text: str, answer_type: AnswerType) -> str | None:
         words = _YESNO.findall(_mask(text))
         return _yesno(words[-1]) if words else None
     if answer_type is AnswerType.MATH:  # the last box, else the last line's statement, else the last number
-        boxes = _boxed(text)
+        boxes = boxed(text)
         candidates = _number_candidates(text)
         return ((read_expression(boxes[-1][1]) if boxes else None)
                 or _strict(text.strip().splitlines()[-1] if text.strip() else "", answer_type)
@@ -370,7 +333,7 @@ def _flexible(text: str, answer_type: AnswerType) -> str | None:
 
 def extract(text: str, answer_type: AnswerType) -> Extracted:
     """Both pipelines' canonical answers for one generation."""
-    text = _clean(text)
+    text = clean_text(text)
     return Extracted(strict=_strict(text, answer_type), flexible=_flexible(text, answer_type))
 
 
@@ -380,11 +343,11 @@ def final_statement(text: str, answer_type: AnswerType | None = None) -> tuple[i
     Negated statements ("the answer is not 50") are no statements. With `answer_type`, only statements
     whose X is a readable answer of that type count.
     """
-    text = _clean(text)
+    text = clean_text(text)
     for statement in reversed(_statements(text, answer_type or AnswerType.STRING)):
         if statement.leading_only or not _ANSWER.match(text, statement.start):
             continue
-        if answer_type is None or _READERS[answer_type](statement.span, False) is not None:
+        if answer_type is None or READERS[answer_type](statement.span, False) is not None:
             stated = _sentence(_BOLD.sub("", statement.span).strip(" \t*_:")).rstrip(".")
             return statement.start, stated
     return None
@@ -395,50 +358,3 @@ def normalize_string(text: str) -> str:
     text = text.casefold().strip()
     text = text.translate(str.maketrans("", "", string.punctuation))
     return " ".join(text.split())
-
-
-def parse_number(text: str | None) -> float | None:
-    """The number a short answer states: "145.0", "1,000", "$5", "5 dollars", "25%", "(84 / 2)", "3/4"."""
-    if text is None:
-        return None
-    canonical = _read_number(_clean(text), leading_only=False)
-    value = to_fraction(canonical) if canonical else None
-    return None if value is None else float(value)
-
-
-def canonical_gold(gold: str, answer_type: AnswerType) -> str:
-    """A gold answer in the same canonical form as extracted answers (raises ValueError if unreadable).
-
-    String golds are normalised whole: "Dr. Smith" stays "dr smith" (no cut at the abbreviation's period).
-    """
-    gold = _clean(gold)
-    if answer_type is AnswerType.STRING:
-        value = normalize_string(gold) or None
-    elif answer_type is AnswerType.MATH:  # a whole solution's last box, or the expression
-        value = expression_gold(gold)
-    else:
-        value = _READERS[answer_type](gold, False)
-    if value is None:
-        raise ValueError(f"gold answer {gold!r} is not a valid {answer_type.value}")
-    return value
-
-
-def _decimal_match(approx: Fraction, approx_text: str, exact: Fraction) -> bool:
-    """Whether a decimal of >= 2 written places states `exact`, a value with no finite decimal, rounded."""
-    places = len(approx_text.partition(".")[2]) if "/" not in approx_text else 0
-    return decimal_places(exact) is None and places >= 2 and rounds_to(exact, places) == approx
-
-
-def is_correct(extracted: str | None, gold: str, answer_type: AnswerType) -> bool:
-    """Compare a canonical extracted answer with a canonical gold answer (numbers by exact value)."""
-    if extracted is None:
-        return False
-    if answer_type is AnswerType.NUMBER:
-        texts = [_read_number(_clean(t), leading_only=False) or "" for t in (extracted, gold)]
-        a, b = (to_fraction(t) for t in texts)
-        if a is None or b is None:
-            return False
-        return a == b or _decimal_match(a, texts[0], b) or _decimal_match(b, texts[1], a)
-    if answer_type is AnswerType.MATH:
-        return same_expression(gold, extracted)
-    return extracted == gold

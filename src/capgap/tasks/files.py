@@ -16,7 +16,8 @@ from capgap.errors import CapgapError, did_you_mean
 from capgap.tasks.arith import number_exemplars
 from capgap.tasks.base import Item, Task
 from capgap.tasks.choices import choice_letter, option_labels, option_texts, shuffled, top_scored, with_options
-from capgap.tasks.extraction import AnswerType, canonical_gold
+from capgap.tasks.extraction import AnswerType
+from capgap.tasks.grading import canonical_gold
 
 Record = tuple[str, dict]  # (where: "file.jsonl line 3", record)
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from capgap.tasks.base import Item, Task
-from capgap.tasks.extraction import AnswerType, canonical_gold, final_statement, hedged
+from capgap.tasks.extraction import AnswerType, final_statement, hedged
+from capgap.tasks.grading import canonical_gold
 
 
 @dataclass(frozen=True)

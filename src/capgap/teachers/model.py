@@ -6,7 +6,7 @@ the store, resume after an interruption, and are scored by the same checker as e
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 
 from capgap.config import TeacherConfig
 from capgap.evaluation import PromptConfig, evaluate
@@ -15,7 +15,6 @@ from capgap.models.engines import AUTO
 from capgap.models.generation import Decoding
 from capgap.models.loading import count_parameters
 from capgap.models.precision import Precision
-from capgap.models.serving import Endpoint
 from capgap.models.sources import resolve
 from capgap.store import Store
 from capgap.tasks.base import Task
@@ -27,15 +26,14 @@ def teacher_ref(config: TeacherConfig, engine: str | None = None) -> ModelRef:
     `engine`: what `auto` runs on in this run (decided where its jobs run), else decided here."""
     endpoint = None
     if config.backend == "openai" and config.endpoint is not None:
-        e = config.endpoint
-        endpoint = Endpoint(e.base_url, config.model, e.api_key_env, e.concurrency, e.timeout, e.retries)
+        endpoint = replace(config.endpoint, model=config.model)
     backend = engine if config.backend == AUTO and engine else config.backend
     return ModelRef(config.model, backend, endpoint)
 
 
 def teacher_samples(config: TeacherConfig) -> list[tuple[PromptConfig, Decoding]]:
     """The prompt and decoding of each sample: sample k is an evaluation on the pool with seed k."""
-    prompt = PromptConfig(**asdict(config.prompt))
+    prompt = config.prompt
     return [(prompt, Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=sample))
             for sample in range(config.samples)]
 

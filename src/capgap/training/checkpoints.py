@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from capgap.models.sources import file_sha256
-from capgap.store.leases import HOST, process_alive
+from capgap.processes import HOST, process_alive
 
 METADATA = "capgap-training.json"  # written beside the weights of every checkpoint
 

@@ -215,7 +215,7 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     merged = trainer.model.merge_and_unload() if cfg.method == "lora" else trainer.model
     shutil.rmtree(staging / "trainer", ignore_errors=True)
     _save(merged, tokenizer, staging)
-    effective = cfg.batch_size * cfg.grad_accum
+    effective = cfg.effective_batch
     seen = min(len(rows), trainer.state.global_step * effective)  # one shuffled pass draws without replacement
     result = TrainResult(out_dir, trainer.state.global_step, warmup, effective, seen, len(rows),
                          int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve, loop)

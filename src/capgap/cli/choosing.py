@@ -1,0 +1,64 @@
+"""`capgap predict` and `capgap select`: flags, a call to `capgap.api`, and the tables they print.
+
+    capgap predict CONFIG [--sample 64] [--by rsr] [--store PATH]
+    capgap select CONFIG --budget 30% [--prune rsr --keep 4] [--store PATH] [--run-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from capgap import api
+from capgap.cli.options import add_config, add_data_dir, add_executor, add_store, executor_options, quiet_libraries
+
+
+def add_parsers(sub) -> None:
+    from capgap.evaluation.predictors import PREDICTORS
+    from capgap.selection.predict import DEFAULT_SAMPLE
+
+    p = sub.add_parser("predict", help="rank the teachers by cheap predictors (no training): the student's view "
+                                       "of each teacher's rationales")
+    add_config(p)
+    p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE,
+                   help=f"rationales scored per teacher and protocol (default {DEFAULT_SAMPLE}): more is steadier "
+                        "and costs one forward pass each")
+    p.add_argument("--by", default="rsr", choices=list(PREDICTORS), help="the predictor that ranks the table")
+    p.add_argument("--batch-size", type=int, default=8, help="rows per forward pass")
+    add_store(p)
+    add_data_dir(p)
+    s = sub.add_parser("select", help="choose a teacher by successive halving over short pilot fine-tunes, "
+                                      "within a share of the full grid's compute")
+    add_config(s, what="study YAML, one task and one student")
+    s.add_argument("--budget", default="30%", help="share of the full grid's compute: 30%%, 30 or 0.3 (default 30%%)")
+    s.add_argument("--prune", choices=list(PREDICTORS), help="before round 1, keep only the --keep teachers this "
+                                                              "predictor ranks best (runs capgap predict)")
+    s.add_argument("--keep", type=int, default=4, help="teachers --prune keeps, at least 2 (default 4)")
+    add_store(s)
+    s.add_argument("--run-dir", type=Path, help="checkpoints folder (default: capgap-results/STUDY)")
+    add_data_dir(s)
+    add_executor(s)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from capgap.report.choosing import prediction_tables
+    from capgap.report.markdown import table_lines
+
+    quiet_libraries()
+    rows = api.predict(args.config, store=args.store, data_dir=args.data_dir, sample=args.sample,
+                       batch_size=args.batch_size)
+    for title, table, line in prediction_tables(rows, args.by):
+        print("\n".join([f"### {title}", "", *table_lines(table), line, ""]))
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from capgap.report.choosing import selection_table
+    from capgap.report.markdown import table_lines
+
+    quiet_libraries()
+    result = api.select(args.config, budget=args.budget, prune=args.prune, keep=args.keep, store=args.store,
+                        run_dir=args.run_dir, data_dir=args.data_dir, **executor_options(args))
+    before, table, after = selection_table(result)
+    print("\n".join([*before, "", *table_lines(table), *after]))
+    return 0

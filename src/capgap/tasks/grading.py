@@ -1,0 +1,60 @@
+"""Grading: an extracted answer against the gold one, in the canonical forms `extraction` reads them into.
+
+Numbers compare by exact value (a decimal of two or more places also matches a value with no finite decimal
+it rounds, e.g. 0.33 for 1/3), LaTeX expressions by math-verify, other types by their canonical text.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from capgap.tasks.expressions import clean_text, expression_gold, same_expression
+from capgap.tasks.extraction import READERS, AnswerType, normalize_string, read_number
+from capgap.tasks.numbers import decimal_places, rounds_to, to_fraction
+
+
+def parse_number(text: str | None) -> float | None:
+    """The number a short answer states: "145.0", "1,000", "$5", "5 dollars", "25%", "(84 / 2)", "3/4"."""
+    if text is None:
+        return None
+    canonical = read_number(clean_text(text), leading_only=False)
+    value = to_fraction(canonical) if canonical else None
+    return None if value is None else float(value)
+
+
+def canonical_gold(gold: str, answer_type: AnswerType) -> str:
+    """A gold answer in the same canonical form as extracted answers (raises ValueError if unreadable).
+
+    String golds are normalised whole: "Dr. Smith" stays "dr smith" (no cut at the abbreviation's period).
+    """
+    gold = clean_text(gold)
+    if answer_type is AnswerType.STRING:
+        value = normalize_string(gold) or None
+    elif answer_type is AnswerType.MATH:  # a whole solution's last box, or the expression
+        value = expression_gold(gold)
+    else:
+        value = READERS[answer_type](gold, False)
+    if value is None:
+        raise ValueError(f"gold answer {gold!r} is not a valid {answer_type.value}")
+    return value
+
+
+def _decimal_match(approx: Fraction, approx_text: str, exact: Fraction) -> bool:
+    """Whether a decimal of >= 2 written places states `exact`, a value with no finite decimal, rounded."""
+    places = len(approx_text.partition(".")[2]) if "/" not in approx_text else 0
+    return decimal_places(exact) is None and places >= 2 and rounds_to(exact, places) == approx
+
+
+def is_correct(extracted: str | None, gold: str, answer_type: AnswerType) -> bool:
+    """Compare a canonical extracted answer with a canonical gold answer (numbers by exact value)."""
+    if extracted is None:
+        return False
+    if answer_type is AnswerType.NUMBER:
+        texts = [read_number(clean_text(t), leading_only=False) or "" for t in (extracted, gold)]
+        a, b = (to_fraction(t) for t in texts)
+        if a is None or b is None:
+            return False
+        return a == b or _decimal_match(a, texts[0], b) or _decimal_match(b, texts[1], a)
+    if answer_type is AnswerType.MATH:
+        return same_expression(gold, extracted)
+    return extracted == gold
