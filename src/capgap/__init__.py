@@ -31,8 +31,8 @@ this block and checks every import against it, so the package graph has no cycle
     config                          # the study YAML's typed sections and their loading
     evaluation                      # prompts, evaluation runs and their keys, scoring, cheap predictors
     tasks models store              # datasets and answers; models and engines; the SQLite results store
-    filepaths                       # paths the user names for files capgap writes
-    errors redact knobs processes version   # leaf helpers, below everything
+    filepaths logs                  # paths of files capgap writes; progress lines on stderr
+    errors redact knobs processes version digests   # leaf helpers, below everything
 """
 
 from capgap import api

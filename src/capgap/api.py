@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +56,23 @@ def config_path(config: str | Path | None) -> Path:
     return Path(str(files("capgap") / "recipes" / "quickstart.yaml"))
 
 
-def _executor(executor: str, ray_address: str | None, cpus_per_job: float, gpus_per_job: float | None):
+@contextmanager
+def _session(config: str | Path | None, data_dir: str | None, store: Path, run_dir: Path | None,
+             executor: str, ray_address: str | None, cpus_per_job: float, gpus_per_job: float | None):
+    """(the study's config, its store open, its run folder: default beside the store, its executor), all
+    closed afterwards: what `run` and `select` share."""
+    from capgap.config import load_config
+    from capgap.store import Store
     from capgap.study.executors import Resources, make_executor
 
-    return make_executor(executor, ray_address, Resources(cpus_per_job, gpus_per_job))
+    loaded = load_config(config_path(config), data_dir)
+    run_dir = Path(run_dir) if run_dir else Path(store).parent / loaded.name
+    jobs = make_executor(executor, ray_address, Resources(cpus_per_job, gpus_per_job))
+    try:
+        with Store(Path(store)) as opened:
+            yield loaded, opened, run_dir, jobs
+    finally:
+        jobs.close()
 
 
 def run(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, run_dir: Path | None = None,
@@ -66,22 +80,14 @@ def run(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, run_di
         cpus_per_job: float = 1.0, gpus_per_job: float | None = None) -> RunResult:
     """Run a study (resuming what the store holds) and write its reports into the run folder."""
     from capgap.analysis import analyse_store
-    from capgap.config import load_config
     from capgap.report import write_files
-    from capgap.store import Store
     from capgap.study.runner import run_study
 
-    study = load_config(config_path(config), data_dir)
-    store = Path(store)
-    run_dir = Path(run_dir) if run_dir else store.parent / study.name
-    jobs = _executor(executor, ray_address, cpus_per_job, gpus_per_job)
-    try:
-        with Store(store) as opened:
-            record_run_folder(run_dir, store, study.name)
-            run_study(study, opened, run_dir.resolve() if executor != "local" else run_dir, jobs)
-            analysis = analyse_store(opened, study.name)  # one reading of the store for the table and the report
-    finally:
-        jobs.close()
+    with _session(config, data_dir, store, run_dir, executor, ray_address, cpus_per_job, gpus_per_job) as (
+            study, opened, run_dir, jobs):
+        record_run_folder(run_dir, Path(store), study.name)
+        run_study(study, opened, run_dir.resolve() if executor != "local" else run_dir, jobs)
+        analysis = analyse_store(opened, study.name)  # one reading of the store for the table and the report
     paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
     return RunResult(analysis["studies"][0], paths, run_dir)
 
@@ -156,9 +162,9 @@ def predict(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, da
             sample: int | None = None, batch_size: int = 8) -> list[dict]:
     """The cheap predictors of every teacher, protocol, task and student (computed once, then read)."""
     from capgap.config import load_config
+    from capgap.logs import log
     from capgap.selection.predict import DEFAULT_SAMPLE, predict_study
     from capgap.store import Store
-    from capgap.study.runner import log
 
     sample = DEFAULT_SAMPLE if sample is None else sample
     if not 1 <= sample <= 100_000 or not 1 <= batch_size <= 4096:
@@ -173,25 +179,17 @@ def select(config: str | Path | None = None, *, budget: str = "30%", prune: str 
            executor: str = "local", ray_address: str | None = None, cpus_per_job: float = 1.0,
            gpus_per_job: float | None = None) -> dict:
     """Choose a teacher by successive halving over pilot fine-tunes within `budget` of the grid's compute."""
-    from capgap.config import load_config
+    from capgap.logs import log
     from capgap.selection.predict import predict_study
     from capgap.selection.select import parse_budget, select_study
-    from capgap.store import Store
-    from capgap.study.runner import log
 
     share = parse_budget(budget)
     if keep < 2:
         raise CapgapError(f"--keep must be at least 2 (one teacher leaves nothing to choose), got {keep}")
-    loaded = load_config(config_path(config), data_dir)
-    store = Path(store)
-    run_dir = Path(run_dir) if run_dir else store.parent / loaded.name
-    jobs = _executor(executor, ray_address, cpus_per_job, gpus_per_job)
-    try:
-        with Store(store) as opened:
-            return select_study(loaded, opened, run_dir, share, jobs, (prune, keep) if prune else None,
-                                lambda: predict_study(loaded, opened, log=log))
-    finally:
-        jobs.close()
+    with _session(config, data_dir, store, run_dir, executor, ray_address, cpus_per_job, gpus_per_job) as (
+            study, opened, run_dir, jobs):
+        return select_study(study, opened, run_dir, share, jobs, (prune, keep) if prune else None,
+                            lambda: predict_study(study, opened, log=log))
 
 
 def record_run_folder(run_dir: Path, store: Path, study: str) -> None:

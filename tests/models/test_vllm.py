@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from capgap.evaluation import PromptConfig, evaluate
-from capgap.evaluation.runner import evaluation_key
+from capgap.evaluation.keys import evaluation_key
 from capgap.models import decide
 from capgap.models.backends import ModelRef, engine_key
 from capgap.models.engines import decide_engine

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from capgap.store import EvalRecord, Store
+from capgap.store import CellRow, EvalRecord, Store
 from capgap.tasks.extraction import EXTRACTION_VERSION
 
 BASELINE = 0.30
@@ -105,14 +105,14 @@ def write_evaluation(store: Store, key: str, correct: np.ndarray, lengths: np.nd
 
 
 def cell_row(study: str, student: str, teacher: str, protocol: str, seed: int, *, pre_key: str, post_key: str,
-             n_items: int, student_params: float | None = 1e8, n_train: int = 100) -> dict:
-    """A finished cell as `store.study.save_cell` takes it (test items recorded, baseline named)."""
-    return {"cell_key": post_key, "study": study, "task": "sim", "student": student, "teacher": teacher,
-            "protocol": protocol, "seed": seed, "status": "done", "student_params": student_params,
-            "n_train": n_train, "steps": TRAINING["steps"], "effective_batch": TRAINING["batch_size"],
-            "tokens": 1000, "train_seconds": 1.0, "loss_curve_json": json.dumps([[1, 2.0], [2, 1.5 - 0.1 * seed]]),
-            "pre_eval_key": pre_key, "post_eval_key": post_key, "training_json": json.dumps(TRAINING),
-            "test_items_json": json.dumps(item_ids(n_items))}
+             n_items: int, student_params: float | None = 1e8, n_train: int = 100) -> CellRow:
+    """A finished cell as the runner records one (test items recorded, baseline named)."""
+    return CellRow(post_key, study, "sim", student, teacher, protocol, seed, status="done",
+                   student_params=student_params, n_train=n_train, steps=TRAINING["steps"],
+                   effective_batch=TRAINING["batch_size"], tokens=1000, train_seconds=1.0,
+                   loss_curve_json=json.dumps([[1, 2.0], [2, 1.5 - 0.1 * seed]]), pre_eval_key=pre_key,
+                   post_eval_key=post_key, training_json=json.dumps(TRAINING),
+                   test_items_json=json.dumps(item_ids(n_items)))
 
 
 def write_cell(store: Store, study: str, student: str, teacher: str, protocol: str, cell: SimulatedCell,

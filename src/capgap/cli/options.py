@@ -58,16 +58,18 @@ def add_lengths(parser: argparse.ArgumentParser) -> None:
 
 
 def add_knob(parser: argparse.ArgumentParser, cls: type, name: str, flag: str | None = None,
-             help: str | None = None) -> None:
-    """A flag for field `name` of setting class `cls`: its default, choices and help come from the field's
-    `knob`; its range is checked by `check_knobs`, with the config's own words."""
+             help: str | None = None, prefix: str = "") -> None:
+    """A flag for field `name` of setting class `cls`: its default, choices and help (after `prefix`, unless
+    `help` replaces it) come from the field's `knob`; its range is checked by `check_knobs`, with the config's
+    own words."""
     f = next(f for f in fields(cls) if f.name == name)
     meta = f.metadata
     default = None if f.default is MISSING else f.default
     kind = type(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else None
     flag = flag or "--" + name.replace("_", "-")
     choices = list(meta["choices"]) if meta.get("choices") else None
-    action = parser.add_argument(flag, default=default, type=kind, choices=choices, help=help or meta["help"])
+    action = parser.add_argument(flag, default=default, type=kind, choices=choices,
+                                 help=help or prefix + meta["help"])
     ranges = dict(parser.get_default("knob_ranges") or {})
     if any(meta.get(k) is not None for k in ("min", "max", "above", "below")):
         ranges[action.dest] = (flag, meta)

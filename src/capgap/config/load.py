@@ -30,6 +30,7 @@ from capgap.config.schema import (
 )
 from capgap.errors import CapgapError, did_you_mean
 from capgap.redact import HOW, scan
+from capgap.tasks import TASKS, option_problems, task_options
 
 
 class Problems(list):
@@ -164,7 +165,6 @@ def _check_split(split: SplitConfig | None, path: str, problems: Problems, *, is
 
 
 def _check_task(task: TaskConfig, path: str, problems: Problems) -> None:
-    from capgap.tasks import TASKS, option_problems, task_options  # tasks import the schema: imported here
 
     _check_split(task.pool, f"{path}.pool", problems, is_test=False)
     _check_split(task.test, f"{path}.test", problems, is_test=True)

@@ -15,12 +15,11 @@ records them. `evaluate` does all three in this process, recording rows as they 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import time
 from dataclasses import dataclass, field
 
+from capgap.evaluation.keys import evaluation_key
 from capgap.evaluation.metrics import wilson_interval
 from capgap.evaluation.prompts import PromptConfig, build_requests
 from capgap.evaluation.scoring import rescore_stale, scores
@@ -71,24 +70,6 @@ def versions() -> dict:
 
     return {"capgap": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version()}
-
-
-def evaluation_key(task: Task, fingerprint: str, prompt: PromptConfig, decoding: Decoding,
-                   precision: Precision, backend: str = "hf", engine: dict | None = None) -> tuple[str, dict]:
-    """The key of an evaluation and the spec it hashes: everything that determines its generations, the engine
-    and its numerics-changing settings included (`models.backends.engine_key`). The item subset is not in it
-    (a larger --limit reuses the rows of a smaller one); whoever pairs rows names the items it pairs."""
-    if backend == "auto":
-        raise ValueError("resolve an auto backend before keying (models.backends.resolved)")
-    spec = {"task": task.name, "task_definition": task.definition, "answer_type": task.answer_type.value,
-            "model_fingerprint": fingerprint, "prompt": prompt.key(), "decoding": decoding.key(),
-            "dtype": precision.dtype, "device": precision.device}
-    if backend != "hf":  # hf keys predate backends: stores keep finding their rows
-        spec["backend"] = backend
-    if engine is not None:
-        spec["engine"] = engine
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
-    return digest[:24], spec
 
 
 def score_row(task: Task, item: Item, prompt: str, generation: Generation) -> dict:

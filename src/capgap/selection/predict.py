@@ -22,6 +22,7 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from capgap.config import StudyConfig
+from capgap.digests import digest
 from capgap.evaluation.predictors import (
     PREDICTOR_VERSION,
     RANK_CLIP,
@@ -34,7 +35,7 @@ from capgap.evaluation.prompts import render
 from capgap.models import Precision, decide, load_model
 from capgap.models.scoring import score_rows
 from capgap.store import Store
-from capgap.study.cells import Student, digest
+from capgap.study.cells import Student
 from capgap.study.data import Example, StudyTask, prepare_task, training_examples
 from capgap.study.executors import LocalExecutor
 from capgap.study.generations import plan_generations, run_generations

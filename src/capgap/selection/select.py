@@ -97,7 +97,8 @@ class PilotRunner:
                        tasks=[replace(task, test=replace(task.test, limit=items))])
 
     def __call__(self, arms: list[str], seeds: int, steps: int, items: int) -> dict[str, np.ndarray]:
-        from capgap.study.runner import log, run_study
+        from capgap.logs import log
+        from capgap.study.runner import run_study
 
         self.round += 1
         chosen = [self.labels[a] for a in arms]

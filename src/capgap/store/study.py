@@ -10,28 +10,54 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from capgap.store.sqlite import Store
 
-# Columns of the cells table, in the order `save_cell` writes them.
-BASE_CELL_COLUMNS = ("cell_key", "study", "task", "student", "teacher", "protocol", "seed", "status",
-                     "student_params", "n_train", "train_item_ids_json", "steps", "effective_batch", "tokens",
-                     "train_seconds", "loss_curve_json", "checkpoint", "checkpoint_fingerprint", "pre_eval_key",
-                     "post_eval_key", "training_json")
-# Columns added after schema 2, with their types: added to older stores on open.
-ADDED_CELL_COLUMNS = {
-    "train_key": "TEXT",            # hash of what determines the weights: cells that share it share a checkpoint
-    "test_items_json": "TEXT",      # the test item ids pre and post are paired on
-    "evaluation_json": "TEXT",      # the post-evaluation spec (items, prompt, decoding, dtype, device, extraction)
-    "precision_json": "TEXT",       # device and precision of training and evaluation, with the reason
-    "n_too_long": "INTEGER",        # examples dropped for exceeding max_length
-    "n_available": "INTEGER",       # usable examples the optimizer drew its n_train from
-    "warmup_steps": "INTEGER",
-    "config_version": "INTEGER",    # the study config version the cell ran under (schema 4)
-}
-CELL_COLUMNS = (*BASE_CELL_COLUMNS, *ADDED_CELL_COLUMNS)
+@dataclass
+class CellRow:
+    """One row of the cells table: what the store holds of a (task, student, teacher, protocol, seed) cell. The
+    store owns this type: the runner and the simulator write it (`save_cell`), the analysis reads its columns.
+    The fields are the table's columns, in the order they are written."""
+
+    cell_key: str  # hash of everything that determines the cell's post-distillation evaluation
+    study: str
+    task: str
+    student: str
+    teacher: str
+    protocol: str
+    seed: int
+    status: str | None = None  # trained, done, or skipped (no usable training example)
+    student_params: float | None = None
+    n_train: int | None = None
+    train_item_ids_json: str | None = None
+    steps: int | None = None
+    effective_batch: int | None = None
+    tokens: int | None = None
+    train_seconds: float | None = None
+    loss_curve_json: str | None = None
+    checkpoint: str | None = None
+    checkpoint_fingerprint: str | None = None
+    pre_eval_key: str | None = None
+    post_eval_key: str | None = None
+    training_json: str | None = None
+    # Columns added after schema 2 (ADDED_CELL_COLUMNS: their SQL types, added to older stores on open).
+    train_key: str | None = None  # hash of what determines the weights: cells that share it share a checkpoint
+    test_items_json: str | None = None  # the test item ids pre and post are paired on
+    evaluation_json: str | None = None  # the post-evaluation spec (items, prompt, decoding, dtype, device, ...)
+    precision_json: str | None = None  # device and precision of training and evaluation, with the reason
+    n_too_long: int | None = None  # examples dropped for exceeding max_length
+    n_available: int | None = None  # usable examples the optimizer drew its n_train from
+    warmup_steps: int | None = None
+    config_version: int | None = None  # the study config version the cell ran under (schema 4)
+
+
+CELL_COLUMNS = tuple(f.name for f in fields(CellRow))
+ADDED_CELL_COLUMNS = {"train_key": "TEXT", "test_items_json": "TEXT", "evaluation_json": "TEXT",
+                      "precision_json": "TEXT", "n_too_long": "INTEGER", "n_available": "INTEGER",
+                      "warmup_steps": "INTEGER", "config_version": "INTEGER"}
 TEACHER_COLUMNS = ("study", "task", "teacher", "kind", "params", "pool_size", "accuracy", "mean_words", "notes_json")
 
 
@@ -83,7 +109,9 @@ class StudyTables:
         cursor = self._conn.execute(f"SELECT {', '.join(TEACHER_COLUMNS)} FROM teachers WHERE study=?", (study,))
         return [dict(zip(TEACHER_COLUMNS, r, strict=True)) for r in cursor]
 
-    def save_cell(self, row: dict) -> None:
+    def save_cell(self, row: CellRow | dict) -> None:
+        """Write a cell row (a dict is read as a CellRow: a key that is no column is an error)."""
+        row = asdict(row if isinstance(row, CellRow) else CellRow(**row))
         with self._store.transaction():
             self._conn.execute(
                 f"INSERT OR REPLACE INTO cells ({', '.join(CELL_COLUMNS)}, updated_at) "

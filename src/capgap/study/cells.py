@@ -14,11 +14,11 @@ exactly as the student's baseline was evaluated. Two keys identify it:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 
 from capgap.config import StudyConfig, TrainingConfig
+from capgap.digests import digest
+from capgap.evaluation.keys import post_evaluation_spec
 from capgap.evaluation.prompts import uses_chat
 from capgap.models import Precision, decide, resolve
 from capgap.models.backends import ModelRef, engine_key
@@ -26,14 +26,8 @@ from capgap.models.engines import engine_name
 from capgap.models.generation import Decoding
 from capgap.models.loading import checkpoint_dir, count_parameters
 from capgap.study.data import Example, StudyTask, training_examples
-from capgap.tasks.extraction import EXTRACTION_VERSION
-from capgap.tasks.files import items_fingerprint
 from capgap.teachers import TeacherRationales
 from capgap.training import TRAINING_VERSION
-
-
-def digest(spec: dict) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 class Student:
@@ -75,15 +69,9 @@ class CellSpec:
 
 
 def evaluation_spec(st: StudyTask, student: Student) -> dict:
-    """What determines a post-distillation evaluation besides the model's weights (the engine too, but for hf,
-    whose cells predate engines)."""
-    spec = {"task_definition": st.task.definition, "test_items": items_fingerprint(st.test.items),
-            "n_test": len(st.test.items), "prompt": student.prompt.key(), "decoding": student.decoding.key(),
-            "dtype": student.precision.dtype, "device": student.precision.device, "extraction": EXTRACTION_VERSION}
+    """What determines the cells' post-distillation evaluations of this task and student (`evaluation.keys`)."""
     engine = engine_key(ModelRef(student.spec, student.backend), student.precision)
-    if engine is not None:
-        spec["engine"] = engine
-    return spec
+    return post_evaluation_spec(st.task, st.test.items, student.prompt, student.decoding, student.precision, engine)
 
 
 def training_key(training: TrainingConfig) -> dict:

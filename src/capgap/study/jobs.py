@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.config import TrainingConfig
+from capgap.evaluation.keys import evaluation_key
 from capgap.evaluation.prompts import PromptConfig
-from capgap.evaluation.runner import EvalJob, evaluation_key, run_evaluation, versions
+from capgap.evaluation.runner import EvalJob, run_evaluation, versions
 from capgap.models.backends import HFGenerator, ModelRef, engine_key
 from capgap.models.generation import Decoding
 from capgap.models.precision import Precision

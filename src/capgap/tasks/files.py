@@ -1,27 +1,22 @@
-"""Tasks read from data: SVAMP, GSM8K and any JSON / JSONL file, from a local path or the HF Hub.
+"""Records from data: a local JSON / JSONL file or a Hugging Face Hub dataset, kept by a `where` filter.
 
 Errors name the file, the line (or record) and the field, and say how to fix it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-from capgap.errors import CapgapError, did_you_mean
-from capgap.tasks.arith import number_exemplars
-from capgap.tasks.base import Item, Task
-from capgap.tasks.choices import choice_letter, option_labels, option_texts, shuffled, top_scored, with_options
-from capgap.tasks.extraction import AnswerType
-from capgap.tasks.grading import canonical_gold
+from capgap.errors import CapgapError
 
 Record = tuple[str, dict]  # (where: "file.jsonl line 3", record)
 
+
 MISSING_FIX = "pass --data with the path to an existing file"
+
+
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
@@ -178,160 +173,6 @@ def load_hub_records(dataset_id: str, config: str | None, split: str) -> list[Re
     return [(f"{dataset_id}[{split}] row {i}", dict(r)) for i, r in enumerate(rows)]
 
 
-def _field(where: str, record: dict, name: str, hint: str) -> object:
-    if not isinstance(record, dict):
-        raise CapgapError(f"{where}: expected a JSON object, got {type(record).__name__}; {hint}")
-    if name not in record or record[name] is None:
-        present = ", ".join(sorted(record)) or "none"
-        raise CapgapError(f"{where}: missing field '{name}' (fields present: {present}); {hint}")
-    return record[name]
-
-
-def _gold(where: str, raw: object, answer_type: AnswerType, field: str) -> str:
-    try:
-        return canonical_gold(str(raw), answer_type)
-    except ValueError:
-        raise CapgapError(f"{where}: field '{field}' = {raw!r} is not a valid {answer_type.value} answer; "
-                          "fix the value or choose another --answer-type") from None
-
-
-def stable_id(prefix: str, question: str) -> str:
-    """An id from the question text, for data without ids: stable across files and row order."""
-    return f"{prefix}-{hashlib.sha1(question.encode()).hexdigest()[:10]}"
-
-
-def items_fingerprint(items: list[Item]) -> str:
-    h = hashlib.sha256()
-    for it in items:
-        h.update(json.dumps([it.id, it.question, it.answer], ensure_ascii=False).encode())
-    return h.hexdigest()[:16]
-
-
-def _svamp_equation(equation: str, answer: str) -> str:
-    eq = re.sub(r"(\d+)\.0\b", r"\1", " ".join(equation.split()))
-    eq = eq.replace("( ", "(").replace(" )", ")")
-    if eq.startswith("(") and eq.endswith(")") and eq.count("(") == 1:
-        eq = eq[1:-1]
-    return f"{eq} = {answer}. The answer is {answer}."
-
-
-DUPLICATE_POLICIES = ("error", "keep-first")
-
-
-def unique_items(items: list[Item], wheres: list[str], duplicates: str) -> list[Item]:
-    """Items with unique ids. A repeated id is an error naming both records (`duplicates: error`), or the
-    later records are dropped and counted (`keep-first`; the count is in the task's definition)."""
-    first: dict[str, str] = {}
-    kept = []
-    for item, where in zip(items, wheres, strict=True):
-        if item.id in first:
-            if duplicates == "error":
-                raise CapgapError(f"{where}: item id '{item.id}' repeats {first[item.id]} (the same id, or the "
-                                  "same question when there is no id field); remove it, or set the task option "
-                                  "duplicates: keep-first to keep the first of each and count the rest")
-            continue
-        first[item.id] = where
-        kept.append(item)
-    return kept
-
-
-def svamp_items(records: list[Record]) -> list[Item]:
-    hint = "SVAMP records need ID, Body, Question, Answer (and Equation for the gold rationale)"
-    items = []
-    for where, r in records:
-        body = str(_field(where, r, "Body", hint)).strip()
-        if body and body[-1] not in ".?!,":
-            body += "."  # published bodies often lack the final period before the question
-        question = f"{body} {str(_field(where, r, 'Question', hint)).strip()}"
-        answer = _gold(where, _field(where, r, "Answer", hint), AnswerType.NUMBER, "Answer")
-        rationale = _svamp_equation(str(r["Equation"]), answer) if r.get("Equation") else None
-        item_id = str(r.get("ID") or stable_id("svamp", question))
-        items.append(Item(item_id, question, answer, rationale))
-    return items
-
-
-def gsm8k_items(records: list[Record]) -> list[Item]:
-    hint = "GSM8K records need 'question' and 'answer' (a solution ending with '#### N')"
-    items = []
-    for where, r in records:
-        question = str(_field(where, r, "question", hint)).strip()
-        solution = str(_field(where, r, "answer", hint))
-        if "####" not in solution:
-            raise CapgapError(f"{where}: field 'answer' has no '#### N' final answer; {hint}")
-        steps, final = solution.rsplit("####", 1)
-        answer = _gold(where, final.strip(), AnswerType.NUMBER, "answer")
-        steps = re.sub(r"<<[^>]*>>", "", steps).strip()  # calculator annotations are not rationale text
-        items.append(Item(stable_id("gsm8k", question), question, answer, f"{steps}\nThe answer is {answer}."))
-    return items
-
-
-@dataclass(frozen=True)
-class FieldMap:
-    """Which record fields hold what, for generic JSON / JSONL data."""
-
-    question: str = "question"
-    answer: str = "answer"
-    rationale: str | None = None
-    id: str | None = None
-    options: str | None = None  # the options (a list or a dict: see choices.py), shown as (A) ... (B) ...
-
-    @classmethod
-    def parse(cls, given: str | Mapping | None) -> FieldMap:
-        """From a mapping {role: field} (a config's `fields: {question: q, answer: a}`) or the same as text,
-        "question=q,answer=a" (the CLI's --fields): one reading of both."""
-        if not given:
-            return cls()
-        valid = ", ".join(cls.__dataclass_fields__)
-        if isinstance(given, str):
-            pairs = {}
-            for part in given.split(","):
-                key, sep, value = part.partition("=")
-                if not sep:
-                    raise CapgapError(f"fields: cannot read '{part}'; write ROLE=FIELD pairs with ROLE in {valid}")
-                pairs[key.strip()] = value.strip()
-            given = pairs
-        roles = list(cls.__dataclass_fields__)
-        for role, name in given.items():
-            if role not in roles:
-                raise CapgapError(f"fields: unknown role '{role}'{did_you_mean(str(role), roles)}")
-            if not isinstance(name, str) or not name.strip():
-                raise CapgapError(f"fields: role '{role}' needs a field name (text), got {name!r}")
-        return cls(**{role: name.strip() for role, name in given.items()})
-
-
-def _text(value: object) -> str:
-    """A text field; a list of sentences (StrategyQA's facts) is joined into one text."""
-    return " ".join(str(v).strip() for v in value) if isinstance(value, list) else str(value)
-
-
-def _mapped_gold(where: str, r: dict, fields: FieldMap, answer_type: AnswerType, options: list[str] | None,
-                 hint: str) -> str:
-    raw = _field(where, r, fields.answer, hint)
-    if options is not None and answer_type is AnswerType.CHOICE:
-        return choice_letter(raw, options, where, option_labels(r[fields.options]))
-    return _gold(where, top_scored(raw, where) if isinstance(raw, dict) else raw, answer_type, fields.answer)
-
-
-def mapped_items(records: list[Record], fields: FieldMap, answer_type: AnswerType,
-                 shuffle_options: bool = False) -> list[Item]:
-    hint = "map the fields with --fields question=...,answer=... (config: `fields:`)"
-    if shuffle_options and fields.rationale:
-        raise CapgapError("shuffle_options gives the options new letters, but the rationale field names the old "
-                          "ones; leave out the rationale field or shuffle_options")
-    items = []
-    for where, r in records:
-        question = str(_field(where, r, fields.question, hint)).strip()
-        options = option_texts(_field(where, r, fields.options, hint), where) if fields.options else None
-        answer = _mapped_gold(where, r, fields, answer_type, options, hint)
-        if options and shuffle_options and answer_type is AnswerType.CHOICE:
-            options, answer = shuffled(options, answer, question)
-        question = with_options(question, options) if options else question
-        rationale = _text(_field(where, r, fields.rationale, hint)) if fields.rationale else None
-        item_id = str(_field(where, r, fields.id, hint)) if fields.id else stable_id("item", question)
-        items.append(Item(item_id, question, answer, rationale))
-    return items
-
-
 def kept_where(records: list[Record], where: dict, source: str) -> list[Record]:
     """The records whose fields have the given values ({split: test}; a list of values keeps any of them)."""
     wanted = {k: v if isinstance(v, list) else [v] for k, v in where.items()}
@@ -347,20 +188,22 @@ def kept_where(records: list[Record], where: dict, source: str) -> list[Record]:
     return kept
 
 
-def build_task(name: str, items: list[Item], answer_type: AnswerType, source: dict, shots: int = 8) -> Task:
-    """A file-backed task; numeric tasks take few-shot exemplars from the fixed arith stream, other tasks
-    keep their first `shots` items with a rationale apart as worked examples (never test items)."""
-    if not items:
-        raise CapgapError(f"task '{name}': the data holds no items; check the file or split")
-    ids = [it.id for it in items]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise CapgapError(f"task '{name}': item id '{dup}' appears twice; ids must be unique (fix the id field)")
-    if answer_type is AnswerType.NUMBER:
-        exemplars = number_exemplars(8, exclude={it.question for it in items})
+def read_source(name: str, data: str | None, split: str | None, hub: str | None, config: str | None = None,
+             where: dict | None = None):
+    """Records from a local file, or from a Hub dataset id, kept by `where`; returns (records, source)."""
+    source = data or hub
+    if source is None:
+        raise CapgapError(f"task '{name}' reads its items from data: pass --data PATH (a JSON / JSONL file) "
+                          "or a Hugging Face dataset id")
+    if is_hub_id(source):
+        split = split or "test"
+        records, described = load_hub_records(source, config, split), {"hub": source, "split": split}
     else:
-        # Non-numeric data gives its own worked examples: items with a rationale, kept out of the test set.
-        exemplars = [it for it in items if it.rationale][:shots]
-        items = [it for it in items if it not in exemplars] if exemplars else items
-    definition = {**source, "answer_type": answer_type.value, "items": items_fingerprint(items)}
-    return Task(name, items, answer_type, exemplars, definition)
+        if split is not None:
+            raise CapgapError(f"split '{split}' names a Hub dataset split, but {source} is a local file; select its "
+                              f"records with where: {{FIELD: {split}}} instead")
+        path = Path(source).expanduser()
+        records, described = read_records(path), {"file": path.name}
+    if where:
+        records, described = kept_where(records, where, source), {**described, "where": where}
+    return records, described
