@@ -165,9 +165,18 @@ def _check_split(split: SplitConfig | None, path: str, problems: Problems, *, is
 
 
 def _check_task(task: TaskConfig, path: str, problems: Problems) -> None:
-
-    _check_split(task.pool, f"{path}.pool", problems, is_test=False)
-    _check_split(task.test, f"{path}.test", problems, is_test=True)
+    for side, split in (("pool", task.pool), ("test", task.test)):
+        given = {f.name for f in fields(SplitConfig) if getattr(split, f.name) != fields_default(SplitConfig, f.name)}
+        if task.split is not None and given - {"limit"}:  # the shares draw pool and test: each may cap its size
+            problems.add(f"{path}.{side}", f"{', '.join(sorted(given - {'limit'}))}: not with split, which draws "
+                                           "the pool and test items itself; keep only limit, or drop split")
+        elif task.split is None and not given:
+            what = "training questions (e.g. pool: {first: 300})" if side == "pool" else "test items (e.g. test: " \
+                "{rest: true})"
+            problems.add(f"{path}.{side}", f"required: which items are {what}, or give the task split: "
+                                           "{train: 3, test: 2}")
+        elif task.split is None:
+            _check_split(split, f"{path}.{side}", problems, is_test=side == "test")
     kind = task.kind or task.name
     if kind not in TASKS:
         field = "kind" if task.kind else "name"
@@ -201,6 +210,32 @@ def _check_teacher(t: TeacherConfig, path: str, problems: Problems) -> None:
                                         "set samples: 1 or a temperature above 0")
 
 
+def _check_mixtures(teachers: list, problems: Problems) -> None:
+    """A mixture's parts are other, non-mixture teachers of the study, named once, with shares that sum to 1."""
+    kinds = {t.name: t.kind for t in teachers if t is not None}
+    for i, t in enumerate(teachers):
+        if t is None or t.kind != "mixture":
+            continue
+        parts = [p for p in t.parts if p is not None and p.teacher is not None]
+        if len(parts) < 2:
+            problems.add(f"teachers[{i}].parts", "a mixture needs at least two parts, e.g. [{teacher: long, share: "
+                                                 "0.2}, {teacher: short, share: 0.8}]")
+            continue
+        for j, part in enumerate(parts):
+            where = f"teachers[{i}].parts[{j}].teacher"
+            if part.teacher not in kinds or part.teacher == t.name:
+                others = [n for n, k in kinds.items() if k != "mixture"]
+                problems.add(where, f"'{part.teacher}' is no other teacher of the study"
+                                    f"{did_you_mean(part.teacher, others)}")
+            elif kinds[part.teacher] == "mixture":
+                problems.add(where, f"'{part.teacher}' is a mixture itself; mix its parts directly")
+        if len({p.teacher for p in parts}) < len(parts):
+            problems.add(f"teachers[{i}].parts", "names a teacher twice; give each part once with its whole share")
+        total = sum(p.share for p in parts if isinstance(p.share, (int, float)))
+        if abs(total - 1) > 1e-6:
+            problems.add(f"teachers[{i}].parts", f"shares sum to {total:g}; make them sum to 1")
+
+
 def _check_unique_names(items: list, what: str, problems: Problems) -> None:
     first: dict[str, int] = {}
     for i, x in enumerate(items):
@@ -222,6 +257,7 @@ def check_semantics(config: StudyConfig, problems: Problems) -> None:
             _check_teacher(t, f"teachers[{i}]", problems)
     _check_unique_names(config.tasks or [], "tasks", problems)
     _check_unique_names(config.teachers or [], "teachers", problems)
+    _check_mixtures(config.teachers or [], problems)
     for i, p in enumerate(config.protocols or []):
         if p is not None and p not in PROTOCOLS:
             problems.add(f"protocols[{i}]", f"unknown protocol '{p}'{did_you_mean(str(p), list(PROTOCOLS))}")

@@ -22,6 +22,9 @@ from capgap.models.serving import Endpoint
 MODEL_TEACHERS = ("kind", ("model",), "model teachers")
 OPENAI_TEACHERS = ("backend", ("openai",), "teachers on the openai backend")
 IMPORTED_TEACHERS = ("kind", ("imported",), "imported teachers")
+MIXTURE_TEACHERS = ("kind", ("mixture",), "mixture teachers")
+TEACHER_KINDS = ("reference", "model", "imported", "mixture")
+READ_KINDS = ("reference", "imported")  # teachers whose rationales are read, not generated or drawn
 LORA_RUNS = ("method", ("lora",), "LoRA runs")
 # Upper bounds: far beyond any real study, so a value above them is a typo (10**12 steps would run for ever).
 MAX_OPTIMIZER_STEPS = 1_000_000
@@ -57,6 +60,15 @@ def split_source(split: SplitConfig) -> dict:
 
 
 @dataclass
+class ShareSplit:
+    """The paper's split of one source: a seeded draw, stratified by answer for choice and yes/no tasks."""
+
+    train: float = knob(3, "the training pool's share (with test: the proportion, 3 and 2 for 3:2)", above=0)
+    test: float = knob(2, "the test split's share", above=0)
+    seed: int = knob(0, "which draw (the same in every run); another seed, another split", min=0, below=2**32)
+
+
+@dataclass
 class TaskConfig:
     name: str = knob(required=True, help="the task's name in tables, plots and the store (unique in the study); "
                                          "also its kind when `kind` is not given", pattern=PLAIN_NAME)
@@ -64,14 +76,27 @@ class TaskConfig:
                                   "default: the name")
     options: dict = knob({}, "the task's loader options (`capgap tasks` lists each task's); a data path is "
                              "relative to data_dir")
-    pool: SplitConfig = knob(None, "which items are training questions", required=True)
-    test: SplitConfig = knob(None, "which items are test items (never trained on)", required=True)
+    pool: SplitConfig = knob(None, "which items are training questions (required unless `split` is given; with "
+                                   "it, only its limit)")
+    test: SplitConfig = knob(None, "which items are test items, never trained on (required unless `split` is "
+                                   "given; with it, only its limit)")
+    split: ShareSplit | None = knob(None, "split the task's one data source into training and test items by "
+                                          "shares, e.g. {train: 3, test: 2, seed: 0}")
+
+
+@dataclass
+class MixturePart:
+    teacher: str = knob(required=True, help="another teacher of the study (not a mixture)")
+    share: float = knob(required=True, help="its share of the training questions (a mixture's shares sum to 1)",
+                        above=0, max=1)
 
 
 @dataclass
 class TeacherConfig:
     name: str = knob(required=True, help="label in tables and the store (unique in the study)")
-    kind: str = knob(required=True, help="where rationales come from", choices=("reference", "model", "imported"))
+    kind: str = knob(required=True, help="where rationales come from: the task's gold (reference), a model, files "
+                                         "(imported), or other teachers of the study drawn per question (mixture)",
+                     choices=TEACHER_KINDS)
     params: float | None = knob(None, "parameter count, for capacity-gap analysis (model teachers: read "
                                       "from the model when not given; imported/API teachers: declare it)", above=0)
     # kind: model
@@ -100,6 +125,11 @@ class TeacherConfig:
     cut_at: str | None = knob(None, "cut each continuation at this marker", only=IMPORTED_TEACHERS,
                               requires="questions_file")
     strip_prefix: str | None = knob(None, "drop this prefix of each rationale", only=IMPORTED_TEACHERS)
+    # kind: mixture
+    parts: list = knob([], "the teachers it mixes and their shares of the training questions, e.g. [{teacher: "
+                           "long, share: 0.2}, {teacher: short, share: 0.8}] (Mix-Long's 1:4)", only=MIXTURE_TEACHERS)
+    draw: int = knob(0, "which seeded draw gives each question its part (the same in every run)", min=0,
+                     below=2**32, only=MIXTURE_TEACHERS)
 
 
 @dataclass
@@ -173,7 +203,8 @@ class StudyConfig:
 
 LIST_ITEM_TYPES = {("StudyConfig", "tasks"): TaskConfig, ("StudyConfig", "teachers"): TeacherConfig,
                    ("StudyConfig", "students"): str, ("StudyConfig", "protocols"): str,
-                   ("StudyConfig", "seeds"): int, ("TeacherConfig", "files"): str}
+                   ("StudyConfig", "seeds"): int, ("TeacherConfig", "files"): str,
+                   ("TeacherConfig", "parts"): MixturePart}
 PROTOCOLS = ("intersection", "own-correct", "unfiltered")
 
 

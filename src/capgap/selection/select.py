@@ -56,6 +56,9 @@ def _check(config: StudyConfig) -> None:
         raise CapgapError("capgap select cannot pilot the intersection protocol: its training questions depend on "
                           "which teachers are in the study, and rounds drop teachers; select under own-correct or "
                           "unfiltered")
+    if any(t.kind == "mixture" for t in config.teachers):
+        raise CapgapError("capgap select cannot pilot mixture teachers: rounds drop teachers, and a mixture needs "
+                          "its parts; compare mixtures with capgap run")
     if len(config.teachers) * len(config.protocols) < 2:
         raise CapgapError("capgap select needs at least two teachers (or teacher/protocol pairs) to choose from")
 

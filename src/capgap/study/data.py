@@ -6,11 +6,12 @@ item id and no question text (SVAMP, for one, repeats some questions under diffe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from capgap.config import SplitConfig, TaskConfig
-from capgap.config.schema import split_source
+from capgap.config.schema import ShareSplit, split_source
 from capgap.errors import CapgapError
 from capgap.tasks import AnswerType, Item, Task, hub_source, load_task, task_options
 from capgap.tasks.files import read_records
@@ -96,6 +97,8 @@ def prepare_task(config: TaskConfig, index: int, data_dir: str | None) -> StudyT
     names both sources, so a change to either keys new evaluations.
     """
     kind, where = config.kind or config.name, f"tasks[{index}]"
+    if config.split is not None:
+        return _shared_task(config, load_task(kind, **_source_options(config, SplitConfig(), data_dir)), where)
     pool_options = _source_options(config, config.pool, data_dir)
     test_options = _source_options(config, config.test, data_dir)
     pool_source = load_task(kind, **pool_options)
@@ -111,6 +114,41 @@ def prepare_task(config: TaskConfig, index: int, data_dir: str | None) -> StudyT
     definition = ({"pool": pool_source.definition, "test": test_source.definition} if separate
                   else pool_source.definition)
     task = Task(config.name, pool_source.items, pool_source.answer_type, pool_source.exemplars, definition)
+    test = Task(config.name, test_items, task.answer_type, task.exemplars, definition)
+    return StudyTask(config.name, task, pool, test)
+
+
+def share_split(items: list[Item], answer_type: AnswerType, shares: ShareSplit) -> tuple[list[Item], list[Item]]:
+    """(pool, test) of one source in the proportion shares.train : shares.test, drawn with shares.seed. Items
+    that share a question text stay on one side; choice and yes/no tasks split each answer in the proportion
+    (stratified), so both sides keep the answers' balance. Each side keeps the source's order."""
+    groups: dict[str, list[Item]] = {}
+    for it in items:
+        groups.setdefault(normalize_question(it.question), []).append(it)
+    stratified = answer_type in (AnswerType.CHOICE, AnswerType.YESNO)
+    strata: dict[str, list[str]] = {}
+    for question, members in groups.items():
+        strata.setdefault(members[0].answer if stratified else "", []).append(question)
+    draw, share = random.Random(shares.seed), shares.train / (shares.train + shares.test)
+    training: set[str] = set()
+    for answer in sorted(strata):
+        questions = strata[answer]
+        draw.shuffle(questions)
+        training.update(questions[: round(share * len(questions))])
+    pool = [it for it in items if normalize_question(it.question) in training]
+    return pool, [it for it in items if normalize_question(it.question) not in training]
+
+
+def _shared_task(config: TaskConfig, source: Task, where: str) -> StudyTask:
+    """A task whose pool and test split are drawn from its one source by `config.split`'s shares."""
+    pool, test_items = share_split(source.items, source.answer_type, config.split)
+    pool, test_items = pool[: config.pool.limit], test_items[: config.test.limit]
+    if not pool or not test_items:
+        raise CapgapError(f"{where}.split: {len(source.items)} items leave {len(pool)} for training and "
+                          f"{len(test_items)} for testing; give the task more data or other shares")
+    check_no_leak(pool, test_items, where)
+    definition = {"source": source.definition, "split": asdict(config.split)}
+    task = Task(config.name, source.items, source.answer_type, source.exemplars, definition)
     test = Task(config.name, test_items, task.answer_type, task.exemplars, definition)
     return StudyTask(config.name, task, pool, test)
 

@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 from capgap.config import StudyConfig, TeacherConfig
+from capgap.config.schema import READ_KINDS, TEACHER_KINDS
 from capgap.errors import CapgapError
 from capgap.models.precision import Precision
 from capgap.store import Store
-from capgap.study.data import StudyTask
+from capgap.study.data import StudyTask, training_examples
 from capgap.teachers import ImportSource, TeacherRationales, imported_rationales, reference_rationales
+from capgap.teachers.mixture import mixture_rationales, realized_shares
 from capgap.teachers.model import model_rationales
 
 
@@ -29,7 +31,8 @@ def gather(config: TeacherConfig, study: StudyConfig, st: StudyTask, store: Stor
         ev = study.evaluation
         return model_rationales(config, st.pool_task, store, dtype=ev.dtype, precision=precision,
                                 batch_size=ev.batch_size, progress=sys.stderr.isatty(), engine=engine)
-    raise CapgapError(f"teacher '{config.name}': unknown kind '{config.kind}'; valid: imported, model, reference")
+    raise CapgapError(f"teacher '{config.name}': kind '{config.kind}' is not read on its own; valid here: "
+                      f"{', '.join(k for k in TEACHER_KINDS if k != 'mixture')}")
 
 
 def record(store: Store, study: str, task: str, kind: str, t: TeacherRationales) -> None:
@@ -44,19 +47,46 @@ def record(store: Store, study: str, task: str, kind: str, t: TeacherRationales)
 def read_files(study: StudyConfig, st: StudyTask) -> dict[str, TeacherRationales]:
     """The rationales that need no model (reference and imported teachers), by teacher: read before anything
     is generated, so that a bad rationale file stops a run before it writes to the store."""
-    return {t.name: gather(t, study, st, None) for t in study.teachers if t.kind != "model"}
+    return {t.name: gather(t, study, st, None) for t in study.teachers if t.kind in READ_KINDS}
 
 
 def gather_all(study: StudyConfig, st: StudyTask, store: Store, log, precision: Precision | None = None,
                read: dict[str, TeacherRationales] | None = None, engine: str | None = None) -> list[TeacherRationales]:
     """Every teacher's rationales (those already `read` from files reused), recorded in the store; model
-    teachers' generations are read from the store, where the run's first stage put them."""
-    teachers = []
+    teachers' generations are read from the store, where the run's first stage put them; mixtures are drawn
+    from their parts once those are gathered."""
+    got: dict[str, TeacherRationales] = {}
     for config in study.teachers:
-        t = (read or {}).get(config.name) or gather(config, study, st, store, precision, engine)
+        if config.kind != "mixture":
+            got[config.name] = (read or {}).get(config.name) or gather(config, study, st, store, precision, engine)
+    for config in study.teachers:
+        if config.kind == "mixture":
+            parts = [(got[p.teacher], p.share) for p in config.parts]
+            got[config.name] = mixture_rationales(config.name, parts, st.pool, config.draw)
+    teachers = [got[config.name] for config in study.teachers]
+    for config, t in zip(study.teachers, teachers, strict=True):
+        if config.kind == "mixture":
+            t.notes += mixture_notes(config, t, teachers, study.protocols)
         record(store, study.name, st.name, config.kind, t)
         coverage = f"; {'; '.join(t.notes)}" if t.notes else ""
         log(f"  teacher {t.teacher}: accuracy {100 * t.accuracy:.1f}% on {t.pool_size} pool questions "
             f"({len(t.rationales)} rationales){coverage}")
-        teachers.append(t)
     return teachers
+
+
+def mixture_notes(config: TeacherConfig, mixture: TeacherRationales, everyone: list[TeacherRationales],
+                  protocols: list[str]) -> list[str]:
+    """The shares of its parts each protocol trains a mixture on, with any that fall short of the asked share
+    by more than chance (3 binomial SDs) or 5 points named as a shortfall."""
+    notes = []
+    names = [p.teacher for p in config.parts]
+    for protocol in protocols:
+        ids = [e.item_id for e in training_examples(protocol, mixture, everyone)]
+        realized = realized_shares(ids, mixture.drawn, names)
+        short = [p.teacher for p in config.parts
+                 if p.share - realized[p.teacher] > max(0.05, 3 * (p.share * (1 - p.share) / max(len(ids), 1)) ** 0.5)]
+        said = ", ".join(f"{n} {100 * realized[n]:.0f}%" for n in names)
+        notes.append(f"{protocol}: {len(ids)} examples, {said}"
+                     + (f" (SHORTFALL: {', '.join(short)} below the share asked, too few usable rationales)"
+                        if short else ""))
+    return notes

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from capgap.config import StudyConfig, TaskConfig, parse, read_yaml
+from capgap.config.schema import READ_KINDS
 from capgap.errors import CapgapError
 from capgap.models import resolve
 from capgap.study.data import StudyTask, hub_datasets, prepare_task
@@ -76,7 +77,7 @@ def _check(path: Path, data_dir: str | None) -> Validation:
             continue
         read = {}
         for j, t in enumerate(config.teachers):
-            if t.kind != "model":  # reference and imported teachers are cheap to read in full
+            if t.kind in READ_KINDS:  # reference and imported teachers are cheap to read in full
                 read[t.name] = _guard(problems, f"teachers[{j}] on tasks[{i}]",
                                       lambda t=t, st=st: gather(t, config, st, None))
         tasks.append((st, read))
@@ -110,6 +111,10 @@ def plan_lines(config: StudyConfig, tasks: list[tuple[StudyTask, dict[str, Teach
         lines += _skew(st)
         for t in config.teachers:
             got = read.get(t.name)
+            if t.kind == "mixture":
+                parts = ", ".join(f"{p.teacher} {100 * p.share:.0f}%" for p in t.parts)
+                lines.append(f"  teacher {t.name}: a mixture of {parts}, drawn per question (draw {t.draw})")
+                continue
             if got is None:
                 lines.append(f"  teacher {t.name}: {t.samples} rationale(s) per question generated with {t.model} "
                              f"({t.backend} backend) at run time ({t.samples * len(st.pool)} generations of up to "

@@ -30,6 +30,7 @@ class TeacherRationales:
     pool_size: int  # questions in the pool (a teacher may cover fewer)
     params: int | None = None  # parameter count when known
     notes: list[str] = field(default_factory=list)
+    drawn: dict[str, str] = field(default_factory=dict)  # a mixture's part of each question (`teachers.mixture`)
 
     @property
     def accuracy(self) -> float:
