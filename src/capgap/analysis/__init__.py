@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+from capgap.analysis.budgets import budget_comparisons
 from capgap.analysis.capacity import capacity_gap
 from capgap.analysis.cells import VERDICTS, detection_limits, group_cells, study_current_cells
 from capgap.analysis.predictive import validate_predictions
@@ -50,6 +51,7 @@ def analyse_study(store: Store, study: dict) -> dict:
         "teachers": [t for t in store.study.teachers(name) if configured is None or t["teacher"] in configured],
         "cells": groups,
         "recommendations": recommend(groups),
+        "budget_comparisons": budget_comparisons(groups, study["config"].get("teachers", [])),
         "detection_limits": detection_limits(groups),
         "capacity_gap": capacity_gap(groups),
         "rank_flips": {"post_vs_gain": post_vs_gain(groups), "between_protocols": between_protocols(groups)},

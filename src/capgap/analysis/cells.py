@@ -18,7 +18,7 @@ import numpy as np
 from capgap.analysis import power, seedaware, stats
 from capgap.analysis.failures import NO_VERDICT, answer_failures, baseline_cut, baseline_note
 from capgap.analysis.pairing import baseline_accuracy, paired_arrays
-from capgap.config.schema import MAX_BASELINE_CUT
+from capgap.config.schema import MAX_BASELINE_CUT, budget_over
 from capgap.store import Store
 
 VERDICTS = ("improves", "degrades", "no detectable change", NO_VERDICT, "not trained")
@@ -97,14 +97,16 @@ def current_cells(cells: list[dict], config: dict, planned: set[str] | None = No
     allowed = {"teacher": {t["name"] for t in config.get("teachers", [])}, "protocol": set(config.get("protocols", [])),
                "seed": set(config.get("seeds", [])), "student": set(config.get("students", [])),
                "task": {t["name"] for t in config.get("tasks", [])}}
+    budgets = {t["name"]: t.get("budget") for t in config.get("teachers", [])}
     latest = {}
     for cell in cells:  # oldest first
         if cell["status"] not in ("done", "skipped") or (planned is not None and cell["cell_key"] not in planned):
             continue
         if any(values and cell[field] not in values for field, values in allowed.items()):
             continue
-        if "training" in config and json.loads(cell["training_json"]) != config["training"]:
-            continue
+        if "training" in config and json.loads(cell["training_json"]) != budget_over(config["training"],
+                                                                                      budgets.get(cell["teacher"])):
+            continue  # another budget than the study's (or than the teacher's own) now says
         latest[(cell["task"], cell["student"], cell["teacher"], cell["protocol"], cell["seed"])] = cell
     return list(latest.values())
 
@@ -129,6 +131,8 @@ def group_cells(store: Store, study: dict, current: list[dict] | None = None) ->
         record = {"task": task, "student": student, "teacher": teacher, "protocol": protocol,
                   "n_train": cells[0]["n_train"], "n_available": cells[0].get("n_available"),
                   "n_too_long": cells[0].get("n_too_long"), **body}
+        trained_at = json.loads(cells[0].get("training_json") or "null")
+        record["budget_matched"] = trained_at is None or trained_at == study["config"].get("training", trained_at)
         params = next((c["student_params"] for c in cells if c["student_params"]), None)
         record.update(_teacher_facts(teachers.get((task, teacher)), params, record["pre_accuracy"]))
         groups.append(record)

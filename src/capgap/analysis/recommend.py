@@ -23,7 +23,7 @@ def _ci(ci: list[float]) -> str:
     return f"[{_pp(ci[0])}, {_pp(ci[1])}]"
 
 
-def _versus(best: dict, other: dict) -> dict:
+def compare_cells(best: dict, other: dict) -> dict:
     """best's gain minus other's on their common items, by the seed-aware model."""
     a, b = best["_items"], other["_items"]
     common = sorted(set(a["ids"]) & set(b["ids"]))
@@ -47,11 +47,11 @@ def _recommend_one(task: str, student: str, cells: list[dict]) -> dict:
                 "versus_other_teacher": None, **_no_teacher(ranked)}
     best = improving[0]
     others = [g for g in ranked if g is not best]
-    versus = _versus(best, others[0]) if others else None
+    versus = compare_cells(best, others[0]) if others else None
     # When the runner-up is the same teacher under another protocol, the teacher choice is also tested
     # against the best other teacher.
     other_teachers = [g for g in others if g["teacher"] != best["teacher"]]
-    versus_teacher = (_versus(best, other_teachers[0])
+    versus_teacher = (compare_cells(best, other_teachers[0])
                       if other_teachers and other_teachers[0] is not others[0] else None)
     if versus is None:
         confidence = "the only cell"

@@ -9,7 +9,7 @@ every message, like the help text, from this metadata.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from capgap.evaluation.prompts import PromptConfig
 from capgap.knobs import PLAIN_NAME, describe_range, knob, range_problem  # noqa: F401 (re-exported)
@@ -85,6 +85,17 @@ class TaskConfig:
 
 
 @dataclass
+class TeacherBudget:
+    """A teacher's own training budget, to reproduce a published setting (unset fields: the study's). The report
+    says "budget not matched" beside its cells, and compares them with a twin teacher at the matched budget."""
+
+    batch_size: int | None = knob(None, "examples per micro-batch", min=1, max=MAX_BATCH)
+    grad_accum: int | None = knob(None, "micro-batches per optimizer step", min=1, max=MAX_BATCH)
+    steps: int | None = knob(None, "optimizer steps", min=1, max=MAX_OPTIMIZER_STEPS)
+    learning_rate: float | None = knob(None, "peak learning rate", above=0, max=1)
+
+
+@dataclass
 class MixturePart:
     teacher: str = knob(required=True, help="another teacher of the study (not a mixture)")
     share: float = knob(required=True, help="its share of the training questions (a mixture's shares sum to 1)",
@@ -125,6 +136,8 @@ class TeacherConfig:
     cut_at: str | None = knob(None, "cut each continuation at this marker", only=IMPORTED_TEACHERS,
                               requires="questions_file")
     strip_prefix: str | None = knob(None, "drop this prefix of each rationale", only=IMPORTED_TEACHERS)
+    budget: TeacherBudget | None = knob(None, "this teacher's own training budget, e.g. {batch_size: 5, grad_accum: "
+                                              "4} for a published setting; default: the study's (matched)")
     # kind: mixture
     parts: list = knob([], "the teachers it mixes and their shares of the training questions, e.g. [{teacher: "
                            "long, share: 0.2}, {teacher: short, share: 0.8}] (Mix-Long's 1:4)", only=MIXTURE_TEACHERS)
@@ -206,6 +219,16 @@ LIST_ITEM_TYPES = {("StudyConfig", "tasks"): TaskConfig, ("StudyConfig", "teache
                    ("StudyConfig", "seeds"): int, ("TeacherConfig", "files"): str,
                    ("TeacherConfig", "parts"): MixturePart}
 PROTOCOLS = ("intersection", "own-correct", "unfiltered")
+
+
+def budget_over(training: dict, budget: dict | None) -> dict:
+    """A training config (as stored: a dict) with a teacher's own budget over it (unset fields: the study's)."""
+    return {**training, **{k: v for k, v in (budget or {}).items() if v is not None}}
+
+
+def training_of(study: StudyConfig, teacher: TeacherConfig) -> TrainingConfig:
+    """The training config of a teacher's cells: the study's, with the teacher's own budget over it."""
+    return TrainingConfig(**budget_over(asdict(study.training), asdict(teacher.budget) if teacher.budget else None))
 
 
 def effective_batch(batch_size: int | None, grad_accum: int | None) -> int:

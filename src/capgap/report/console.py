@@ -21,6 +21,7 @@ def study_tables(study: dict) -> str:
             acc = g["teacher_accuracy"]
             acc_text = f"{100 * acc:.1f}%" if acc is not None else "-"
             out.append(f"| {g['teacher']} | {g['protocol']} | {acc_text} | {train_count(g)} | "
-                       f"{g['steps']} x {g['effective_batch']} | {100 * g['pre_accuracy']:.1f}% | "
+                       f"{g['steps']} x {g['effective_batch']}{'' if g.get('budget_matched', True) else ' (own)'} | "
+                       f"{100 * g['pre_accuracy']:.1f}% | "
                        f"{100 * g['post_accuracy']:.1f}% | {100 * g['gain']:+.1f} | {len(g['seeds'])} |")
     return "\n".join(out).strip() + "\n" if out else "(no finished cells yet)\n"

@@ -56,6 +56,8 @@ def render_study(study: dict) -> str:
             "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.detection_lines(study)) + "</ul>",
             _table(tables.cells_table(study)),
             "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in tables.failure_lines(study)) + "</ul>"]
+    if tables.budget_lines(study):
+        out += ["<p>Budgets:</p><ul>", *(f"<li>{escape(line)}</li>" for line in tables.budget_lines(study)), "</ul>"]
     seeds = tables.seeds_table(study)
     if seeds:
         out += ["<p>Per-seed gains:</p>", _table(seeds)]

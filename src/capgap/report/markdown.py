@@ -22,6 +22,8 @@ def render_study(study: dict) -> list[str]:
     out += [f"- {line}" for line in tables.detection_lines(study)] + [""]
     out += table_lines(tables.cells_table(study))
     out += [f"- {line}" for line in tables.failure_lines(study)] + ([""] if tables.failure_lines(study) else [])
+    if tables.budget_lines(study):
+        out += ["Budgets:", "", *(f"- {line}" for line in tables.budget_lines(study)), ""]
     seeds = tables.seeds_table(study)
     if seeds:
         out += ["Per-seed gains:", "", *table_lines(seeds)]

@@ -52,6 +52,7 @@ def cells_table(study: dict) -> Table:
     for g in study["cells"]:
         trained = g["gain"] is not None
         budget = f"{g.get('steps')} x {g.get('effective_batch')}" if trained else "-"
+        budget += "" if g.get("budget_matched", True) or not trained else " (not matched)"
         rows.append([g["student"], g["teacher"], g["protocol"], pct(g["teacher_accuracy"]),
                      _params(g["teacher_params"]), train_count(g), budget, str(len(g["seeds"])),
                      pct(g["pre_accuracy"]), pct(g["post_accuracy"]), pp(g["gain"]), _ci(g["ci95"]),
@@ -150,6 +151,15 @@ def flips_lines(study: dict) -> list[str]:
         lines.append(f"{c['task']} · {c['student']}: ranking by gain under {c['by'][0]} vs {c['by'][1]}: "
                      f"Kendall tau {tau}; flipped pairs: {flips}.")
     return lines
+
+
+def budget_lines(study: dict) -> list[str]:
+    """Cells trained at a teacher's own budget, and each one beside its twin at the matched budget."""
+    own = sorted({(g["teacher"], g["steps"], g["effective_batch"]) for g in study["cells"]
+                  if g["gain"] is not None and not g.get("budget_matched", True)})
+    lines = [f"{teacher}: budget not matched ({steps} steps x {batch} examples/step, its own)"
+             for teacher, steps, batch in own]
+    return lines + [c["sentence"] for c in study.get("budget_comparisons", [])]
 
 
 def nothing_yet(study: dict) -> str:

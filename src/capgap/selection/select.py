@@ -59,6 +59,9 @@ def _check(config: StudyConfig) -> None:
     if any(t.kind == "mixture" for t in config.teachers):
         raise CapgapError("capgap select cannot pilot mixture teachers: rounds drop teachers, and a mixture needs "
                           "its parts; compare mixtures with capgap run")
+    if any(t.budget is not None for t in config.teachers):
+        raise CapgapError("capgap select pilots every teacher at the study's budget; drop the teachers' own budget "
+                          "(compare budgets with capgap run)")
     if len(config.teachers) * len(config.protocols) < 2:
         raise CapgapError("capgap select needs at least two teachers (or teacher/protocol pairs) to choose from")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from capgap.config import StudyConfig, TrainingConfig
+from capgap.config.schema import training_of
 from capgap.digests import digest
 from capgap.evaluation.keys import post_evaluation_spec
 from capgap.evaluation.prompts import uses_chat
@@ -62,6 +63,7 @@ class CellSpec:
     train_key: str
     evaluation: dict  # the post-evaluation spec (shared with the baseline but for the model)
     key: str
+    training: TrainingConfig  # the study's, or the teacher's own budget over it (`config.schema.training_of`)
 
     @property
     def label(self) -> str:
@@ -84,11 +86,11 @@ def training_key(training: TrainingConfig) -> dict:
     return fields
 
 
-def train_key(config: StudyConfig, st: StudyTask, student: Student, examples: list[Example], seed: int) -> str:
+def train_key(training: TrainingConfig, st: StudyTask, student: Student, examples: list[Example], seed: int) -> str:
     return digest({
         "student": student.fingerprint, "task_definition": st.task.definition, "prompt": student.prompt.key(),
         "chat": student.chat, "examples": [(e.item_id, e.rationale) for e in examples],
-        "training": training_key(config.training), "seed": seed, "precision": student.precision.train,
+        "training": training_key(training), "seed": seed, "precision": student.precision.train,
         "device": student.precision.device, "training_version": TRAINING_VERSION})
 
 
@@ -97,15 +99,17 @@ def plan_cells(config: StudyConfig, st: StudyTask, student: Student,
     """Every cell of one task x student, seed-major: a whole pass over teachers x protocols comes before extra
     seeds, so an interrupted study already compares every teacher."""
     evaluation = evaluation_spec(st, student)
+    trainings = {t.name: training_of(config, t) for t in config.teachers}
     cells = []
     for seed in config.seeds:
         for protocol in config.protocols:
             for teacher in teachers:
                 examples = training_examples(protocol, teacher, teachers)
-                tkey = train_key(config, st, student, examples, seed)
+                training = trainings[teacher.teacher]
+                tkey = train_key(training, st, student, examples, seed)
                 key = digest({"study": config.name, "task": st.name, "student": student.spec,
                               "teacher": teacher.teacher, "protocol": protocol, "seed": seed, "train_key": tkey,
                               "evaluation": evaluation})
                 cells.append(CellSpec(st.name, student.spec, teacher.teacher, protocol, seed, tuple(examples), tkey,
-                                      evaluation, key))
+                                      evaluation, key, training))
     return cells

@@ -37,7 +37,7 @@ class CellContext:
 def _cell_row(ctx: CellContext, cell: CellSpec) -> CellRow:
     """The columns every cell row has, whatever its status."""
     return CellRow(cell.key, ctx.config.name, cell.task, cell.student, cell.teacher, cell.protocol, cell.seed,
-                   pre_eval_key=ctx.pre_key, training_json=json.dumps(asdict(ctx.config.training)),
+                   pre_eval_key=ctx.pre_key, training_json=json.dumps(asdict(cell.training)),
                    train_key=cell.train_key, test_items_json=json.dumps([it.id for it in ctx.st.test.items]),
                    evaluation_json=json.dumps(cell.evaluation, sort_keys=True, default=str),
                    precision_json=json.dumps(ctx.student.precision.record()), student_params=ctx.student.params,
@@ -96,15 +96,15 @@ def _job(ctx: CellContext, cell: CellSpec, reuse: dict | None) -> CellJob | None
     by_id = {it.id: it for it in ctx.st.pool}
     prompts = [render(ctx.st.task, by_id[e.item_id], student.tokenizer, student.prompt) for e in cell.examples]
     data = tokenize_examples(student.tokenizer, prompts, [e.rationale for e in cell.examples], chat=student.chat,
-                             max_length=config.training.max_length)
+                             max_length=cell.training.max_length)
     if data.too_long:
         log(f"           {data.too_long} of {len(cell.examples)} examples exceed max_length "
-            f"{config.training.max_length} tokens and are left out")
+            f"{cell.training.max_length} tokens and are left out")
     if not data.rows:
         return None
     item_ids = [cell.examples[i].item_id for i in data.kept]
     metadata = {"train_key": cell.train_key, "train_item_ids": item_ids, "n_too_long": data.too_long}
-    train = TrainJob(student.spec, student.fingerprint, data.rows, config.training, cell.seed, metadata)
+    train = TrainJob(student.spec, student.fingerprint, data.rows, cell.training, cell.seed, metadata)
     return CellJob(train=train, **common)
 
 

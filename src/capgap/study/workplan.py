@@ -25,7 +25,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from capgap.config import StudyConfig
+from capgap.config import StudyConfig, TrainingConfig
+from capgap.config.schema import training_of
 from capgap.errors import CapgapError
 from capgap.study.data import hub_datasets, prepare_task
 
@@ -150,18 +151,22 @@ def _generations(config: StudyConfig, sizes: list[TaskSize], rates: tuple[float,
     return out
 
 
+def _run_tokens(t: TrainingConfig, sizes: list[TaskSize]) -> int:
+    """Tokens one run per task trains on at most: every example at max_length."""
+    if t.epochs is None:
+        return len(sizes) * trained_tokens(t.steps, t.effective_batch, t.max_length)
+    return int(t.epochs * sum(_n(s.pool) for s in sizes) * t.max_length)  # every pool question, every epoch
+
+
 def _training(config: StudyConfig, sizes: list[TaskSize], rate: float) -> list[Work]:
-    t = config.training
     runs = len(sizes) * runs_per_student(config)
+    per_teacher = len(config.protocols) * len(config.seeds)  # runs of one teacher on one task
+    tokens = sum(per_teacher * _run_tokens(training_of(config, teacher), sizes) for teacher in config.teachers)
     out = []
     for student in config.students:
         params, _ = model_params(student)
-        if t.epochs is None:
-            tokens = runs * trained_tokens(t.steps, t.effective_batch, t.max_length)
-        else:  # at most every pool question in every epoch
-            tokens = int(runs_per_student(config) * t.epochs * sum(_n(s.pool) for s in sizes) * t.max_length)
-        out.append(Work("training", f"training {student}: {runs} run(s) ({t.method})", "GPUs", tokens,
-                        training_flops(params, tokens), rate))
+        out.append(Work("training", f"training {student}: {runs} run(s) ({config.training.method})", "GPUs",
+                        tokens, training_flops(params, tokens), rate))
     return out
 
 
