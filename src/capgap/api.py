@@ -9,6 +9,7 @@
     api.plan("study.yaml", detect="5pp").detection      # capgap plan --detect 5pp
     api.report("capgap-results/quickstart", format="md")   # capgap report: the file written
     api.predict("study.yaml")                           # capgap predict: one row per teacher and protocol
+    api.screen("study.yaml", min_gap=30)                # capgap screen: per task, teachers' gap, kept or not
     api.select("study.yaml", budget="30%")              # capgap select: the selection's record
 """
 
@@ -28,7 +29,7 @@ RUN_RECORD = "capgap-run.json"  # in a run folder: where its store is (relative 
 
 @dataclass
 class RunResult:
-    study: dict  # the study's analysis (`analysis.analyse_study`): cells, verdicts, recommendations
+    study: dict  # the study's analysis as report.json holds it: cells, verdicts, recommendations
     reports: list[Path]  # report.html, report.md, report.json in the run folder
     run_dir: Path
 
@@ -79,7 +80,7 @@ def run(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, run_di
         data_dir: str | None = None, executor: str = "local", ray_address: str | None = None,
         cpus_per_job: float = 1.0, gpus_per_job: float | None = None) -> RunResult:
     """Run a study (resuming what the store holds) and write its reports into the run folder."""
-    from capgap.analysis import analyse_store
+    from capgap.analysis import analyse_store, public
     from capgap.report import write_files
     from capgap.study.runner import run_study
 
@@ -89,7 +90,7 @@ def run(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, run_di
         run_study(study, opened, run_dir.resolve() if executor != "local" else run_dir, jobs)
         analysis = analyse_store(opened, study.name)  # one reading of the store for the table and the report
     paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
-    return RunResult(analysis["studies"][0], paths, run_dir)
+    return RunResult(public(analysis["studies"][0]), paths, run_dir)
 
 
 def _lengths(config, lengths: int, progress: bool) -> list[str]:
@@ -156,6 +157,25 @@ def report(source: str | Path = DEFAULT_STORE, *, format: str = "html", output: 
     with Store.for_reading(store_path) as store:  # a report only reads: a read-only store is fine
         write_reports(store, {format: output}, study or recorded)
     return output
+
+
+def screen(config: str | Path, *, store: Path = DEFAULT_STORE, data_dir: str | None = None,
+           min_gap: float | None = None, sample: int | None = None) -> list[dict]:
+    """Every task's teachers' accuracies, its largest teacher gap with a CI, and whether the gap keeps it (the
+    config's `screening`, else 30 points and 100 sampled pool questions); recorded in the store."""
+    from capgap.config import load_config
+    from capgap.logs import log
+    from capgap.models.engines import engine_name
+    from capgap.models.precision import decide
+    from capgap.store import Store
+    from capgap.study.data import prepare_task
+    from capgap.study.screening import screen_tasks
+
+    loaded = load_config(Path(config), data_dir)
+    tasks = [prepare_task(t, i, loaded.data_dir) for i, t in enumerate(loaded.tasks)]
+    with Store(Path(store)) as opened:
+        return screen_tasks(loaded, tasks, opened, decide(loaded.evaluation.dtype), engine_name("auto"), log,
+                            sample, min_gap)
 
 
 def predict(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, data_dir: str | None = None,

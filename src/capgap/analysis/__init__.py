@@ -52,6 +52,7 @@ def analyse_study(store: Store, study: dict) -> dict:
         "cells": groups,
         "recommendations": recommend(groups),
         "budget_comparisons": budget_comparisons(groups, study["config"].get("teachers", [])),
+        "screening": store.study.screenings(name),
         "detection_limits": detection_limits(groups),
         "capacity_gap": capacity_gap(groups),
         "rank_flips": {"post_vs_gain": post_vs_gain(groups), "between_protocols": between_protocols(groups)},

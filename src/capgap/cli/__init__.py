@@ -7,6 +7,7 @@
     capgap plan CONFIG [--detect 3pp]   # work, stored progress, cost; test items x seeds to detect a gain
     capgap predict CONFIG        # rank teachers by cheap predictors, no training
     capgap select CONFIG --budget 30%   # choose a teacher by successive halving over pilot fine-tunes
+    capgap screen CONFIG [--min-gap 30]  # per task, the teachers' accuracy gap: kept where they differ
     capgap models
     capgap tasks
 
@@ -29,7 +30,7 @@ MACHINE_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.
 
 COMMANDS = {"eval": evaluate.cmd_eval, "models": evaluate.cmd_models, "tasks": evaluate.cmd_tasks,
             "run": study.cmd_run, "validate": study.cmd_validate, "report": study.cmd_report, "plan": study.cmd_plan,
-            "predict": choosing.cmd_predict, "select": choosing.cmd_select}
+            "predict": choosing.cmd_predict, "select": choosing.cmd_select, "screen": choosing.cmd_screen}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     study.add_parsers(sub)
     choosing.add_parsers(sub)
+    choosing.add_screen_parser(sub)
     sub.add_parser("models", help="list built-in model aliases")
     sub.add_parser("tasks", help="list built-in tasks")
     return parser

@@ -10,7 +10,15 @@ import argparse
 from pathlib import Path
 
 from capgap import api
-from capgap.cli.options import add_config, add_data_dir, add_executor, add_store, executor_options, quiet_libraries
+from capgap.cli.options import (
+    add_config,
+    add_data_dir,
+    add_executor,
+    add_knob,
+    add_store,
+    executor_options,
+    quiet_libraries,
+)
 
 
 def add_parsers(sub) -> None:
@@ -38,6 +46,34 @@ def add_parsers(sub) -> None:
     s.add_argument("--run-dir", type=Path, help="checkpoints folder (default: capgap-results/STUDY)")
     add_data_dir(s)
     add_executor(s)
+
+
+def add_screen_parser(sub) -> None:
+    from capgap.config.schema import ScreeningConfig
+
+    s = sub.add_parser("screen", help="per task, every teacher's accuracy and the largest gap between them: the "
+                                      "paper's rule keeps a task only where teachers differ")
+    add_config(s, optional=False)
+    add_knob(s, ScreeningConfig, "min_teacher_gap", "--min-gap")
+    add_knob(s, ScreeningConfig, "sample")
+    s.set_defaults(min_gap=None, sample=None)  # unset: the config's screening, else the knobs' defaults
+    add_store(s)
+    add_data_dir(s)
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from capgap.report.markdown import table_lines
+    from capgap.report.tables import pct
+
+    quiet_libraries()
+    for result in api.screen(args.config, store=args.store, data_dir=args.data_dir, min_gap=args.min_gap,
+                             sample=args.sample):
+        rows = [[s["teacher"], s["kind"], pct(s["accuracy"]), f"[{pct(s['ci95'][0])}, {pct(s['ci95'][1])}]",
+                 str(s["n"]), s["how"]] for s in result["scores"]]
+        table = (["teacher", "kind", "accuracy", "95% CI", "n", "measured"], rows)
+        print("\n".join([f"### {result['task']}: {'kept' if result['kept'] else 'dropped'}", "",
+                         *table_lines(table), result["reason"], ""]))
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -198,6 +198,17 @@ class EvaluationConfig:
 
 
 @dataclass
+class ScreeningConfig:
+    """The paper's task selection: a task is kept only when its teachers' accuracies differ by more than
+    min_teacher_gap points (where they do not, no teacher choice can matter)."""
+
+    min_teacher_gap: float = knob(30.0, "smallest gap, in points, between the best and the worst teacher's "
+                                        "accuracy on the task that keeps it", min=0, max=100)
+    sample: int = knob(100, "pool questions each model teacher answers in context (its prompt) to measure its "
+                            "accuracy (more: a tighter CI, more generation)", min=1, max=100_000)
+
+
+@dataclass
 class StudyConfig:
     name: str = knob(required=True, help="names the run directory and the report", pattern=PLAIN_NAME)
     tasks: list = knob([], "tasks, each with a training pool and a test split", required=True)
@@ -212,6 +223,8 @@ class StudyConfig:
                                       "CAPGAP_DATA_DIR)")
     training: TrainingConfig = knob(None, "how students are fine-tuned")
     evaluation: EvaluationConfig = knob(None, "how students are measured before and after")
+    screening: ScreeningConfig | None = knob(None, "screen tasks by teacher gap before the run (`capgap screen`); "
+                                                   "default: no screening")
 
 
 LIST_ITEM_TYPES = {("StudyConfig", "tasks"): TaskConfig, ("StudyConfig", "teachers"): TeacherConfig,

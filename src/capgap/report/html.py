@@ -45,7 +45,11 @@ def _figures(study: dict) -> str:
 
 def render_study(study: dict) -> str:
     out = [f"<h2>Study <code>{escape(study['study'])}</code></h2>",
-           f"<p>Budget: {escape(tables.budget_line(study))}.</p><h3>Recommendation</h3>"]
+           f"<p>Budget: {escape(tables.budget_line(study))}.</p>"]
+    if tables.screening_lines(study):
+        out += ["<h3>Tasks screened by teacher gap</h3><ul>",
+                *(f"<li>{escape(line)}</li>" for line in tables.screening_lines(study)), "</ul>"]
+    out.append("<h3>Recommendation</h3>")
     if not study["recommendations"]:
         out.append(f"<p>{escape(tables.nothing_yet(study))}</p>")
     for r in study["recommendations"]:

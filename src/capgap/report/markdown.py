@@ -12,7 +12,10 @@ def table_lines(table: tables.Table) -> list[str]:
 
 
 def render_study(study: dict) -> list[str]:
-    out = [f"## Study `{study['study']}`", "", f"Budget: {tables.budget_line(study)}.", "", "### Recommendation", ""]
+    out = [f"## Study `{study['study']}`", "", f"Budget: {tables.budget_line(study)}.", ""]
+    if tables.screening_lines(study):
+        out += ["### Tasks screened by teacher gap", "", *(f"- {line}" for line in tables.screening_lines(study)), ""]
+    out += ["### Recommendation", ""]
     if not study["recommendations"]:
         out += [tables.nothing_yet(study), ""]
     for r in study["recommendations"]:

@@ -162,6 +162,16 @@ def budget_lines(study: dict) -> list[str]:
     return lines + [c["sentence"] for c in study.get("budget_comparisons", [])]
 
 
+def screening_lines(study: dict) -> list[str]:
+    """Each screened task: kept or dropped and why, with every teacher's accuracy and how it was measured."""
+    lines = []
+    for s in study.get("screening", []):
+        accuracies = "; ".join(f"{t['teacher']} {pct(t['accuracy'])} [{pct(t['ci95'][0])}, {pct(t['ci95'][1])}] "
+                               f"({t['how']})" for t in s["scores"])
+        lines.append(f"{s['task']}: {s['reason']}. Teachers: {accuracies}.")
+    return lines
+
+
 def nothing_yet(study: dict) -> str:
     """What the recommendation says before the latest plan has a finished cell."""
     earlier = sum(s["n_cells"] for s in study.get("superseded", []))

@@ -10,8 +10,8 @@ from capgap.errors import CapgapError
 from capgap.store.selection import SCHEMA as SELECTION_SCHEMA
 from capgap.store.study import ADDED_CELL_COLUMNS
 
-SCHEMA_VERSION = 5  # 2: study tables; 3: cells' training keys and plans; 4: config versions and leases;
-# 5: predictions and selections (store.selection)
+SCHEMA_VERSION = 6  # 2: study tables; 3: cells' training keys and plans; 4: config versions and leases;
+# 5: predictions and selections (store.selection); 6: task screenings
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -85,6 +85,10 @@ CREATE TABLE IF NOT EXISTS leases (  -- claims on work held by running processes
 CREATE TABLE IF NOT EXISTS planned_cells (  -- the cells of each study's latest plan: what its report shows
     study TEXT NOT NULL, cell_key TEXT NOT NULL,
     PRIMARY KEY (study, cell_key)
+);
+CREATE TABLE IF NOT EXISTS screenings (  -- each task's teacher gap and whether it was kept (schema 6)
+    study TEXT NOT NULL, task TEXT NOT NULL, result_json TEXT NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (study, task)
 );
 """
 

@@ -139,6 +139,16 @@ class StudyTables:
         keys = {r[0] for r in self._conn.execute("SELECT cell_key FROM planned_cells WHERE study=?", (study,))}
         return keys or None
 
+    def save_screening(self, study: str, task: str, result: dict) -> None:
+        """A task's screening (every teacher's accuracy, the largest gap, kept or dropped), replacing the last."""
+        with self._store.transaction():
+            self._conn.execute("INSERT OR REPLACE INTO screenings VALUES (?,?,?,?)",
+                               (study, task, json.dumps(result), time.time()))
+
+    def screenings(self, study: str) -> list[dict]:
+        cursor = self._conn.execute("SELECT result_json FROM screenings WHERE study=? ORDER BY rowid", (study,))
+        return [json.loads(r[0]) for r in cursor]
+
     def cells(self, study: str) -> list[dict]:
         cursor = self._conn.execute(f"SELECT {', '.join(CELL_COLUMNS)} FROM cells WHERE study=? ORDER BY rowid",
                                     (study,))

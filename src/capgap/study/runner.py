@@ -35,6 +35,7 @@ from capgap.study.data import StudyTask, prepare_task
 from capgap.study.executors import Executor, LocalExecutor
 from capgap.study.generations import plan_generations, run_generations
 from capgap.study.scheduling import run_cells, wait_for_held
+from capgap.study.screening import screen_tasks
 from capgap.study.teachers import gather_all, read_files
 from capgap.training import clean_staging
 
@@ -77,6 +78,9 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
         log(f"task {st.name}: {len(st.pool)} training questions, {len(st.test.items)} test items (disjoint)"
             + (f"; {dropped} repeated record(s) dropped (duplicates: keep-first)" if dropped else ""))
         tasks.append(st)
+    if config.screening is not None:  # the paper's task selection: tasks whose teachers do not differ go
+        kept = {r["task"] for r in screen_tasks(config, tasks, store, precision, engine, log) if r["kept"]}
+        tasks = [st for st in tasks if st.name in kept]
     files = [read_files(config, st) for st in tasks]  # a bad rationale file stops the run before any write
     run_generations(plan_generations(config, tasks, students, engine=engine), store, executor, log)
     close_engines(keep={s.fingerprint for s in students})  # this process's teacher engines are done: memory goes
