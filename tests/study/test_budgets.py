@@ -3,10 +3,11 @@ that budget, marked "budget not matched", and compared with the twin by the seed
 
 import json
 
+import pytest
 import yaml
 
 from capgap.config import parse
-from capgap.config.schema import training_of
+from capgap.config.schema import config_record, training_of
 from capgap.store import Store
 from tests.study.test_grid import capgap, write_config
 
@@ -38,6 +39,8 @@ def test_a_published_budget_trains_as_set_and_is_compared_with_its_matched_twin(
     assert lo <= comparison["difference"] <= hi
     md = (tmp_path / "budgets" / "report.md").read_text()
     assert "gold-2x2: budget not matched (3 steps x 4 examples/step, its own)" in md
+    said = "2 optimizer steps x effective batch 4 for every teacher but gold-2x2 (3 steps x 4), at its own"
+    assert said in result.stderr and f"Budget: {said} (budget not matched)." in md
     assert "gold on arith · " in md and "at matched 4; difference" in md
 
 
@@ -54,3 +57,32 @@ def test_training_of_lays_a_teachers_budget_over_the_studys():
     _, problems = parse(raw)
     assert any("teachers[1].budget.batch_size" in p and "out of range" in p for p in problems)
     assert any("teachers[1].budget.packing: unknown key" in p for p in problems)
+
+
+@pytest.mark.parametrize(("budget", "training", "message"), [
+    ({}, {}, "teachers[1].budget: sets nothing"),
+    ({"steps": 4}, {"epochs": 1}, "teachers[1].budget.steps: not with training.epochs"),
+    ({"batch_size": 5}, {"batch_size": 4, "processes": 2}, "teachers[1].budget.batch_size: 2 processes cannot share"),
+])
+def test_a_teachers_budget_is_checked_against_the_studys_training(budget, training, message):
+    raw = {"name": "x", "tasks": [{"name": "arith", "pool": {"first": 4}, "test": {"rest": True}}],
+           "students": ["s"], "training": training,
+           "teachers": [{"name": "a", "kind": "reference"}, {"name": "b", "kind": "reference", "budget": budget}]}
+    _, problems = parse(raw)
+    assert any(p.startswith(message) for p in problems), problems
+
+
+def test_the_stored_config_leaves_out_new_fields_at_their_unset_value():
+    raw = {"name": "x", "tasks": [{"name": "arith", "pool": {"first": 4}, "test": {"rest": True}}],
+           "students": ["s"], "teachers": [{"name": "a", "kind": "model", "model": "m", "backend": "openai",
+                                             "endpoint": {"base_url": "http://127.0.0.1:1/v1"}}]}
+    config, _ = parse(raw)
+    record = config_record(config)
+    assert "screening" not in record and "split" not in record["tasks"][0]
+    assert not {"budget", "parts", "draw"} & set(record["teachers"][0])
+    assert set(record["teachers"][0]["endpoint"]) == {"base_url", "api_key_env", "concurrency", "timeout", "retries"}
+    assert record["tasks"][0]["pool"]["split"] is None  # a split's Hub split name: an old field, kept
+    raw["teachers"].append({"name": "b", "kind": "reference", "budget": {"steps": 3}})
+    config, _ = parse(raw)
+    assert config_record(config)["teachers"][1]["budget"] == {"batch_size": None, "grad_accum": None, "steps": 3,
+                                                              "learning_rate": None}

@@ -37,8 +37,10 @@ def _score(name, correct, n):
 
 
 def test_the_keep_rule_is_the_papers_with_its_firmness_said():
-    kept = _decide("t", [_score("a", 90, 100), _score("b", 40, 100)], 30)
+    kept = _decide("t", [_score("a", 90, 100), _score("b", 40, 100), {**_score("g", 100, 100), "kind": "reference"}],
+                   30)
     assert kept["kept"] and kept["gap"] == pytest.approx(0.5) and "not a firm" not in kept["reason"]
+    assert kept["best"] == "a"  # a reference teacher (the gold) is listed, never the best candidate
     close = _decide("t", [_score("a", 62, 100), _score("b", 30, 100)], 30)
     assert close["kept"] and "(the CI reaches across 30: not a firm decision)" in close["reason"]
     dropped = _decide("t", [_score("a", 50, 100), _score("b", 40, 100)], 30)
@@ -48,21 +50,30 @@ def test_the_keep_rule_is_the_papers_with_its_firmness_said():
 
 def test_screen_measures_model_and_file_teachers_and_a_run_applies_the_rule(tiny_model, tiny_plain_model,
                                                                           tmp_path, capsys):
+    from capgap.tasks import load_task
+
     config = write_config(tmp_path, tiny_model, tiny_plain_model, name="screened")
+    raw = yaml.safe_load(config.read_text())
+    items = load_task("arith", n=40, seed=3, max_steps=2).items  # an imported teacher: the gold, as a file
+    (tmp_path / "gold.json").write_text(json.dumps([{"question": it.question, "rationale": it.rationale}
+                                                    for it in items]))
+    raw["teachers"].append({"name": "filed", "kind": "imported", "files": [str(tmp_path / "gold.json")]})
+    config.write_text(yaml.safe_dump(raw))
     store = tmp_path / "store.sqlite"
     assert main(["screen", str(config), "--store", str(store), "--sample", "5"]) == 0
     out = capsys.readouterr().out
     assert "### arith: kept" in out and "| gold | reference | 100.0% |" in out
+    assert "| filed | imported | 100.0% |" in out
     assert "| tutor | model |" in out and "in context (few-shot-cot, 2 shots), greedy, on 5 sampled pool" in out
     with Store(store) as s:
         (screened,) = s.study.screenings("screened")
         evaluations = s.evaluations()
         rows = s.items(evaluations[0].eval_key)
-    assert screened["best"] == "gold" and screened["scores"][1]["n"] == 5
+    assert (screened["best"], screened["worst"]) == ("filed", "tutor")  # the reference is listed, not a candidate
+    assert screened["scores"][1]["n"] == 5 and screened["gap"] > 0.3
     assert len(evaluations) == 1 and len(rows) == 5  # the screening's generations: stored, keyed
     assert main(["screen", str(config), "--store", str(store), "--sample", "5", "--min-gap", "100"]) == 0
     assert "### arith: dropped" in capsys.readouterr().out
-    raw = yaml.safe_load(config.read_text())
     raw["screening"] = {"min_teacher_gap": 100, "sample": 5}
     config.write_text(yaml.safe_dump(raw))
     result = capgap("run", str(config), "--store", str(store))
@@ -74,3 +85,17 @@ def test_screen_measures_model_and_file_teachers_and_a_run_applies_the_rule(tiny
     assert "### Tasks screened by teacher gap" in md and "arith: largest gap" in md and "dropped" in md
     report = json.loads((tmp_path / "screened" / "report.json").read_text())
     assert report["studies"][0]["screening"][0]["kept"] is False
+
+
+def test_a_run_on_a_cluster_refuses_to_screen_model_teachers_in_its_driver(tiny_model, tiny_plain_model, tmp_path):
+    from capgap.config import load_config
+    from capgap.errors import CapgapError
+    from capgap.study.screening import check_screening_here
+
+    config = load_config(write_config(tmp_path, tiny_model, tiny_plain_model, name="ray"))
+
+    class RayLike:
+        pass
+
+    with pytest.raises(CapgapError, match="screening runs the model teachers tutor in this process"):
+        check_screening_here(config, RayLike())

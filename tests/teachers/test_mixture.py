@@ -19,11 +19,11 @@ from tests.study.test_grid import capgap, write_config
 def test_parts_are_drawn_in_their_shares_and_the_same_every_time():
     shares = [("long", 0.2), ("short", 0.8)]
     ids = [f"q{i}" for i in range(20_000)]
-    drawn = [drawn_part("mix", 0, i, shares) for i in ids]
+    drawn = [drawn_part(0, i, shares) for i in ids]
     share = drawn.count("long") / len(ids)
     assert 0.2 - 4 * np.sqrt(0.16 / len(ids)) < share < 0.2 + 4 * np.sqrt(0.16 / len(ids))
-    assert drawn == [drawn_part("mix", 0, i, shares) for i in ids]  # deterministic
-    other = [drawn_part("mix", 1, i, shares) for i in ids]
+    assert drawn == [drawn_part(0, i, shares) for i in ids]  # deterministic, whatever the mixture's name
+    other = [drawn_part(1, i, shares) for i in ids]
     assert 0.6 < np.mean([a == b for a, b in zip(drawn, other, strict=True)]) < 0.75  # another draw: 0.2²+0.8²
 
 

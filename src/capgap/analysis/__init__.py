@@ -13,7 +13,7 @@ from capgap.analysis.ranking import between_protocols, post_vs_gain
 from capgap.analysis.recommend import recommend
 from capgap.analysis.stats import ALPHA, POWER
 from capgap.analysis.versions import superseded
-from capgap.config.schema import effective_batch
+from capgap.config.schema import effective_batch, own_budgets
 from capgap.errors import CapgapError
 from capgap.store import Store
 
@@ -47,17 +47,27 @@ def analyse_study(store: Store, study: dict) -> dict:
         "versions": study["versions"],
         "budget": {"steps": training.get("steps"), "epochs": training.get("epochs"),
                    "effective_batch": effective_batch(training.get("batch_size"), training.get("grad_accum")),
-                   "matched": training.get("epochs") is None},
+                   "matched": training.get("epochs") is None and not own_budgets(study["config"]),
+                   "own": own_budgets(study["config"])},
         "teachers": [t for t in store.study.teachers(name) if configured is None or t["teacher"] in configured],
         "cells": groups,
-        "recommendations": recommend(groups),
+        # a teacher at its own budget is compared with its twin (budget_comparisons), never ranked with the rest
+        "recommendations": recommend([g for g in groups if g.get("budget_matched", True)]),
         "budget_comparisons": budget_comparisons(groups, study["config"].get("teachers", [])),
-        "screening": store.study.screenings(name),
+        "screening": screened(store, study),
         "detection_limits": detection_limits(groups),
         "capacity_gap": capacity_gap(groups),
         "rank_flips": {"post_vs_gain": post_vs_gain(groups), "between_protocols": between_protocols(groups)},
         "choosing": choosing(store, name, groups),
     }
+
+
+def screened(store: Store, study: dict) -> list[dict]:
+    """The screening a run of the study applied (its config's `screening`), for the tasks it configures."""
+    tasks = {t.get("name") for t in study["config"].get("tasks", [])}
+    if not study["config"].get("screening"):
+        return []
+    return [s for s in store.study.screenings(study["study"]) if s["task"] in tasks]
 
 
 def choosing(store: Store, study: str, groups: list[dict]) -> dict:

@@ -68,8 +68,9 @@ def cmd_screen(args: argparse.Namespace) -> int:
     quiet_libraries()
     for result in api.screen(args.config, store=args.store, data_dir=args.data_dir, min_gap=args.min_gap,
                              sample=args.sample):
-        rows = [[s["teacher"], s["kind"], pct(s["accuracy"]), f"[{pct(s['ci95'][0])}, {pct(s['ci95'][1])}]",
-                 str(s["n"]), s["how"]] for s in result["scores"]]
+        rows = [[s["teacher"], s["kind"], pct(s["accuracy"]),
+                 f"[{pct(s['ci95'][0])}, {pct(s['ci95'][1])}]" if s["ci95"] else "-", str(s["n"]), s["how"]]
+                for s in result["scores"]]
         table = (["teacher", "kind", "accuracy", "95% CI", "n", "measured"], rows)
         print("\n".join([f"### {result['task']}: {'kept' if result['kept'] else 'dropped'}", "",
                          *table_lines(table), result["reason"], ""]))

@@ -12,7 +12,7 @@ import os
 import re
 import types
 import typing
-from dataclasses import MISSING, fields, is_dataclass
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 
 import yaml
@@ -236,6 +236,23 @@ def _check_mixtures(teachers: list, problems: Problems) -> None:
             problems.add(f"teachers[{i}].parts", f"shares sum to {total:g}; make them sum to 1")
 
 
+def _check_budgets(config: StudyConfig, problems: Problems) -> None:
+    """A teacher's own budget sets something, fits the study's training and is trained as it reads."""
+    for i, t in enumerate(config.teachers or []):
+        if t is None or t.budget is None or config.training is None:
+            continue
+        where, given = f"teachers[{i}].budget", {k: v for k, v in asdict(t.budget).items() if v is not None}
+        if not given:
+            problems.add(where, "sets nothing; give batch_size, grad_accum, steps or learning_rate, or leave it out")
+        if "steps" in given and config.training.epochs is not None:
+            problems.add(f"{where}.steps", "not with training.epochs (runs are then as long as their data); give "
+                                           "the study training.steps, or leave steps out")
+        batch, processes = given.get("batch_size", config.training.batch_size), config.training.processes
+        if isinstance(batch, int) and isinstance(processes, int) and processes >= 1 and batch % processes:
+            problems.add(f"{where}.batch_size", f"{processes} processes cannot share batches of {batch} equally; "
+                                                "make it a multiple of training.processes")
+
+
 def _check_unique_names(items: list, what: str, problems: Problems) -> None:
     first: dict[str, int] = {}
     for i, x in enumerate(items):
@@ -258,6 +275,7 @@ def check_semantics(config: StudyConfig, problems: Problems) -> None:
     _check_unique_names(config.tasks or [], "tasks", problems)
     _check_unique_names(config.teachers or [], "teachers", problems)
     _check_mixtures(config.teachers or [], problems)
+    _check_budgets(config, problems)
     for i, p in enumerate(config.protocols or []):
         if p is not None and p not in PROTOCOLS:
             problems.add(f"protocols[{i}]", f"unknown protocol '{p}'{did_you_mean(str(p), list(PROTOCOLS))}")

@@ -9,7 +9,8 @@ every message, like the help text, from this metadata.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, fields
 
 from capgap.evaluation.prompts import PromptConfig
 from capgap.knobs import PLAIN_NAME, describe_range, knob, range_problem  # noqa: F401 (re-exported)
@@ -249,8 +250,48 @@ def effective_batch(batch_size: int | None, grad_accum: int | None) -> int:
     return (batch_size or 0) * (grad_accum or 1)
 
 
-def describe_budget(steps: int | None, epochs: float | None, effective_batch: int) -> str:
-    """How a study's teachers are budgeted, said the same way in the run log and in the report."""
+# Fields added after studies were first stored, with the value that means "not used": the stored config leaves
+# them out while they hold it, so a study stored before them keeps its config version and its finished cells.
+UNSET_SINCE_STORED = {"study": {"screening": None}, "task": {"split": None},
+                      "teacher": {"budget": None, "parts": [], "draw": 0}}
+
+
+def config_record(config: StudyConfig) -> dict:
+    """The config as the store records it and `capgap plan` compares it: every field but the newer ones at their
+    unset value, and an endpoint's internal fields (its served model is the teacher's `model`)."""
+    record = json.loads(json.dumps(asdict(config), default=str))
+
+    def pruned(entry: dict, kind: str) -> dict:
+        return {k: v for k, v in entry.items() if k not in UNSET_SINCE_STORED[kind]
+                or v != UNSET_SINCE_STORED[kind][k]}
+
+    record = pruned(record, "study")
+    record["tasks"] = [pruned(t, "task") for t in record["tasks"]]
+    record["teachers"] = [pruned(t, "teacher") for t in record["teachers"]]
+    internal = {f.name for f in fields(Endpoint) if f.metadata.get("internal")}
+    for t in record["teachers"]:
+        if t.get("endpoint"):
+            t["endpoint"] = {k: v for k, v in t["endpoint"].items() if k not in internal}
+    return record
+
+
+def own_budgets(config: dict) -> list[str]:
+    """The teachers of a config (as stored: a dict) that train at their own budget, as "NAME (S steps x B)"."""
+    out = []
+    for t in config.get("teachers", []):
+        if t.get("budget"):
+            own = budget_over(config.get("training", {}), t["budget"])
+            out.append(f"{t['name']} ({own.get('steps')} steps x "
+                       f"{effective_batch(own.get('batch_size'), own.get('grad_accum'))})")
+    return out
+
+
+def describe_budget(steps: int | None, epochs: float | None, effective_batch: int, own: list[str] = ()) -> str:
+    """How a study's teachers are budgeted, said the same way in the run log and in the report; `own`: the
+    teachers at their own budget (`own_budgets`)."""
+    if epochs is None and own:
+        return (f"{steps} optimizer steps x effective batch {effective_batch} for every teacher but "
+                f"{', '.join(own)}, at its own (budget not matched)")
     if epochs is None:
         return f"{steps} optimizer steps x effective batch {effective_batch} for every teacher (matched)"
     return (f"{epochs} epoch(s) over each teacher's own data, effective batch {effective_batch} "

@@ -166,8 +166,8 @@ def screening_lines(study: dict) -> list[str]:
     """Each screened task: kept or dropped and why, with every teacher's accuracy and how it was measured."""
     lines = []
     for s in study.get("screening", []):
-        accuracies = "; ".join(f"{t['teacher']} {pct(t['accuracy'])} [{pct(t['ci95'][0])}, {pct(t['ci95'][1])}] "
-                               f"({t['how']})" for t in s["scores"])
+        accuracies = "; ".join(f"{t['teacher']} {pct(t['accuracy'])}" + (f" [{pct(t['ci95'][0])}, "
+                               f"{pct(t['ci95'][1])}]" if t["ci95"] else "") + f" ({t['how']})" for t in s["scores"])
         lines.append(f"{s['task']}: {s['reason']}. Teachers: {accuracies}.")
     return lines
 
@@ -183,7 +183,7 @@ def nothing_yet(study: dict) -> str:
 
 def budget_line(study: dict) -> str:
     b = study["budget"]
-    return describe_budget(b["steps"], b["epochs"], b["effective_batch"])
+    return describe_budget(b["steps"], b["epochs"], b["effective_batch"], b.get("own", []))
 
 
 def method_line(analysis: dict) -> str:

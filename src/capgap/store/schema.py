@@ -10,8 +10,9 @@ from capgap.errors import CapgapError
 from capgap.store.selection import SCHEMA as SELECTION_SCHEMA
 from capgap.store.study import ADDED_CELL_COLUMNS
 
-SCHEMA_VERSION = 6  # 2: study tables; 3: cells' training keys and plans; 4: config versions and leases;
-# 5: predictions and selections (store.selection); 6: task screenings
+SCHEMA_VERSION = 5  # 2: study tables; 3: cells' training keys and plans; 4: config versions and leases;
+# 5: predictions and selections (store.selection). Tables added since (screenings) are made on any writing
+# open and read as empty where absent, so a read-only store of schema 5 still reports.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -86,7 +87,7 @@ CREATE TABLE IF NOT EXISTS planned_cells (  -- the cells of each study's latest 
     study TEXT NOT NULL, cell_key TEXT NOT NULL,
     PRIMARY KEY (study, cell_key)
 );
-CREATE TABLE IF NOT EXISTS screenings (  -- each task's teacher gap and whether it was kept (schema 6)
+CREATE TABLE IF NOT EXISTS screenings (  -- each task's teacher gap and whether it was kept
     study TEXT NOT NULL, task TEXT NOT NULL, result_json TEXT NOT NULL, created_at REAL NOT NULL,
     PRIMARY KEY (study, task)
 );

@@ -8,6 +8,7 @@ alters what an earlier version finished: every cell names the version it ran und
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -146,7 +147,11 @@ class StudyTables:
                                (study, task, json.dumps(result), time.time()))
 
     def screenings(self, study: str) -> list[dict]:
-        cursor = self._conn.execute("SELECT result_json FROM screenings WHERE study=? ORDER BY rowid", (study,))
+        """The study's screened tasks ([] in a store written before screenings, opened read-only)."""
+        try:
+            cursor = self._conn.execute("SELECT result_json FROM screenings WHERE study=? ORDER BY rowid", (study,))
+        except sqlite3.OperationalError:  # no such table
+            return []
         return [json.loads(r[0]) for r in cursor]
 
     def cells(self, study: str) -> list[dict]:

@@ -18,10 +18,10 @@ was written, or it does not load) is trained again, after saying so.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from capgap.config import StudyConfig, describe_budget
+from capgap.config.schema import config_record, own_budgets
 from capgap.evaluation import evaluate
 from capgap.evaluation.runner import versions
 from capgap.logs import log
@@ -35,14 +35,14 @@ from capgap.study.data import StudyTask, prepare_task
 from capgap.study.executors import Executor, LocalExecutor
 from capgap.study.generations import plan_generations, run_generations
 from capgap.study.scheduling import run_cells, wait_for_held
-from capgap.study.screening import screen_tasks
+from capgap.study.screening import check_screening_here, screen_tasks
 from capgap.study.teachers import gather_all, read_files
 from capgap.training import clean_staging
 
 
 def budget_line(config: StudyConfig) -> str:
     t = config.training
-    return "budget: " + describe_budget(t.steps, t.epochs, t.effective_batch)
+    return "budget: " + describe_budget(t.steps, t.epochs, t.effective_batch, own_budgets(config_record(config)))
 
 
 def _baseline(config: StudyConfig, st: StudyTask, student: Student, store: Store, version: int,
@@ -79,6 +79,7 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
             + (f"; {dropped} repeated record(s) dropped (duplicates: keep-first)" if dropped else ""))
         tasks.append(st)
     if config.screening is not None:  # the paper's task selection: tasks whose teachers do not differ go
+        check_screening_here(config, executor)
         kept = {r["task"] for r in screen_tasks(config, tasks, store, precision, engine, log) if r["kept"]}
         tasks = [st for st in tasks if st.name in kept]
     files = [read_files(config, st) for st in tasks]  # a bad rationale file stops the run before any write
@@ -87,7 +88,7 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
     prepared = [(st, gather_all(config, st, store, log, precision, read, engine))
                 for st, read in zip(tasks, files, strict=True)]
     # The config is recorded (a new version when it changed) only once it validated and its data loaded.
-    version = store.study.save_study(config.name, asdict(config), versions())
+    version = store.study.save_study(config.name, config_record(config), versions())
     plans = [(st, student, plan_cells(config, st, student, teachers))  # student-major: one engine after another
              for student in students for st, teachers in prepared]
     store.study.save_plan(config.name, [cell.key for _, _, cells in plans for cell in cells])

@@ -5,9 +5,12 @@ gap between two of them with its CI, and whether the task is kept.
   evaluation like any other, stored and keyed (a second screening reads it back; an interrupted one resumes).
 - Reference and imported teachers: their rationales' accuracy on the whole pool, by capgap's checker.
 - Mixtures are drawn from their parts: screened from them when every part's rationales are read from files.
-The gap is best minus worst accuracy, with Newcombe's hybrid-score 95% CI (two independent proportions,
-from their Wilson intervals). A task is kept when the gap's point estimate exceeds the threshold, the
-paper's rule; the CI says whether that decision is firm.
+The gap is best minus worst accuracy among the candidate teachers (reference teachers are listed but not
+candidates: the dataset's own rationales are right by construction), with Newcombe's hybrid-score 95% CI.
+That CI treats the two accuracies as independent proportions; teachers answer the same questions, and when
+their correctness correlates positively, as it does, the paired interval would be narrower: this one errs
+wide. A task is kept when the gap's point estimate exceeds the threshold, the paper's rule; the CI says
+whether that decision is firm.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import random
 
 from capgap.config import StudyConfig, TeacherConfig
 from capgap.config.schema import READ_KINDS
+from capgap.errors import CapgapError
 from capgap.evaluation import evaluate
 from capgap.evaluation.metrics import wilson_interval
 from capgap.models.generation import Decoding
 from capgap.models.precision import Precision
 from capgap.store import Store
 from capgap.study.data import StudyTask
+from capgap.study.executors import Executor, LocalExecutor
 from capgap.study.teachers import read_files
 from capgap.tasks.base import Task
 from capgap.teachers.mixture import mixture_rationales
@@ -79,15 +84,19 @@ def screen_task(study: StudyConfig, st: StudyTask, store: Store, precision: Prec
             first = {r.item_id: r.correct for r in mixed.rationales if r.sample == 0}
             scores.append(_score(t.name, t.kind, sum(first.values()), len(st.pool),
                                  f"its parts' rationales on all {len(st.pool)} pool questions"))
+        else:  # a part is a model teacher: its accuracy lies between its parts', which are screened
+            scores.append({**_score(t.name, t.kind, 0, 0, "not screened: a mixture with a model part (its "
+                                                          "parts are)"), "accuracy": None, "ci95": None})
     return _decide(st.name, scores, min_gap)
 
 
 def _decide(task: str, scores: list[dict], min_gap: float) -> dict:
-    measured = [s for s in scores if s["n"]]
+    measured = [s for s in scores if s["n"] and s["kind"] != "reference"]
     out = {"task": task, "scores": scores, "min_gap": min_gap}
     if len(measured) < 2:
         return {**out, "gap": None, "gap_ci95": None, "best": None, "worst": None, "kept": True,
-                "reason": "fewer than two teachers measured: nothing to compare, kept"}
+                "reason": "fewer than two candidate teachers measured (reference teachers are not candidates): "
+                          "nothing to compare, kept"}
     best = max(measured, key=lambda s: s["accuracy"])
     worst = min(measured, key=lambda s: s["accuracy"])
     gap = best["accuracy"] - worst["accuracy"]
@@ -100,6 +109,16 @@ def _decide(task: str, scores: list[dict], min_gap: float) -> dict:
               + ("" if firm else f" (the CI reaches across {min_gap:g}: not a firm decision)"))
     return {**out, "gap": gap, "gap_ci95": [lo, hi], "best": best["teacher"], "worst": worst["teacher"],
             "kept": kept, "reason": reason}
+
+
+def check_screening_here(study: StudyConfig, executor: Executor) -> None:
+    """Screening generates in this process: with jobs on a cluster, model teachers other than servers would
+    load here, with the cluster's precision; such a run is refused before it writes anything."""
+    local = [t.name for t in study.teachers if t.kind == "model" and t.backend != "openai"]
+    if local and not isinstance(executor, LocalExecutor):
+        raise CapgapError(f"screening runs the model teachers {', '.join(local)} in this process, not on the "
+                          "cluster; run `capgap screen CONFIG` where they fit and remove the tasks it drops, or "
+                          "serve them (backend openai), or drop screening from the config")
 
 
 def screen_tasks(study: StudyConfig, tasks: list[StudyTask], store: Store, precision: Precision,

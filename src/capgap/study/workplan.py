@@ -20,13 +20,12 @@ TFLOP/s): 40% of it in training, 10% in batched generation, which is bound by me
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.config import StudyConfig, TrainingConfig
-from capgap.config.schema import training_of
+from capgap.config.schema import config_record, training_of
 from capgap.errors import CapgapError
 from capgap.study.data import hub_datasets, prepare_task
 
@@ -203,7 +202,7 @@ def stored_progress(config: StudyConfig, store_path: Path, n_cells: int) -> str:
                     if c["status"] in ("done", "skipped") and (planned is None or c["cell_key"] in planned)]
         teachers = {t["teacher"] for t in store.study.teachers(config.name)}
     version = study["config_version"]
-    current = json.loads(json.dumps(asdict(config)))
+    current = config_record(config)
     if study["config"] != current:
         changes = "; ".join(config_changes(study["config"], current))
         return (f"store {store_path}: the study's latest config there (version {version}) differs ({changes}): its "

@@ -3,8 +3,10 @@ arXiv 2502.12143): every training question's rationales come from one of the mix
 of the study, drawn per question in the parts' shares. A 1:4 mixture of a long- and a short-CoT teacher
 (Mix-Long) thus trains on about 20% long and 80% short rationales, on the same questions as either alone.
 
-The draw is a hash of the mixture's name, its `draw` number and the question's id: the same in every run and
-on every machine, and independent of the pool's order. Protocols then filter the mixture like any teacher
+The draw is a hash of the parts (names and shares), the `draw` number and the question's id: the same in
+every run and on every machine, independent of the pool's order, and the same for two mixtures of the same
+parts (one at the study's budget, one at a published budget train on the same questions' rationales; another
+`draw` gives another assignment). Protocols then filter the mixture like any teacher
 (own-correct: the drawn part's correct rationales; intersection: the questions every teacher of the study
 answered right), so the shares a protocol trains on can drift from the ones asked for; `realized_shares`
 measures them, and the study states them beside the teacher.
@@ -13,15 +15,17 @@ measures them, and the study states them beside the teacher.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter, defaultdict
 
 from capgap.tasks.base import Item
 from capgap.teachers.base import Rationale, TeacherRationales
 
 
-def drawn_part(mixture: str, draw: int, item_id: str, shares: list[tuple[str, float]]) -> str:
+def drawn_part(draw: int, item_id: str, shares: list[tuple[str, float]]) -> str:
     """The part (a teacher's name) that gives question `item_id` its rationales."""
-    u = int.from_bytes(hashlib.sha256(f"{mixture}\0{draw}\0{item_id}".encode()).digest()[:8], "big") / 2**64
+    key = json.dumps([[teacher, share] for teacher, share in shares] + [draw, item_id])
+    u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
     reached = 0.0
     for teacher, share in shares:
         reached += share
@@ -39,7 +43,7 @@ def mixture_rationales(name: str, parts: list[tuple[TeacherRationales, float]], 
     for t, _ in parts:
         for r in t.rationales:
             of_part[t.teacher][r.item_id].append(r)
-    drawn = {it.id: drawn_part(name, draw, it.id, shares) for it in pool}
+    drawn = {it.id: drawn_part(draw, it.id, shares) for it in pool}
     rationales = [r for it in pool for r in of_part[drawn[it.id]].get(it.id, [])]
     counts = Counter(drawn.values())
     said = ", ".join(f"{teacher} {counts[teacher]} ({100 * share:.0f}% asked)" for teacher, share in shares)
