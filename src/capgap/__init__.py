@@ -72,6 +72,7 @@ __all__ = [
            "predict_study",
            "resolve",
            "run",
+           "screen",
            "select",
            "select_study",
            "validate",
