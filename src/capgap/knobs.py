@@ -40,7 +40,7 @@ def knob(default=None, help: str = "", choices: tuple | None = None, required: b
          min: float | None = None, max: float | None = None, above: float | None = None,
          below: float | None = None, only: tuple | None = None, requires: str | None = None,
          excludes: str | None = None, unique: bool = False, pattern: tuple[str, str] | None = None,
-         internal: bool = False):
+         internal: bool = False, unless: str | None = None):
     """A config field with its help text, allowed values and rules kept next to its type.
 
     min/max (inclusive), above/below (exclusive): the range of a number, or of each number of a list.
@@ -48,14 +48,16 @@ def knob(default=None, help: str = "", choices: tuple | None = None, required: b
     requires / excludes: another field that must / must not be given with this one.
     unique: no list entry may repeat. pattern: (regex, description) a string must match in full.
     internal: set by capgap from another setting, never by a config (a config naming it gets 'unknown key').
+    unless: with required, another field whose presence makes this one optional.
     """
     meta = {"help": help, "choices": choices, "required": required, "min": min, "max": max, "above": above,
             "below": below, "only": only, "requires": requires, "excludes": excludes, "unique": unique,
-            "pattern": pattern, "internal": internal}
+            "pattern": pattern, "internal": internal, "unless": unless}
     notes = [f"must be {r}" for r in [describe_range(meta)] if r]
     notes += [f"only {only[2]}"] if only else []
     notes += [f"needs {requires}"] if requires else []
     notes += [f"not with {excludes}"] if excludes else []
+    notes += [f"unless {unless} is given"] if unless else []
     meta["help"] = f"{help} ({'; '.join(notes)})" if notes else help
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)

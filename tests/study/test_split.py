@@ -60,6 +60,7 @@ def test_limits_cap_each_side_and_other_selectors_are_refused(tmp_path):
     del task["split"], task["pool"]
     _, problems = parse(_config(tmp_path, task))
     assert any(p.startswith("tasks[0].pool: required: which items are training questions") for p in problems)
+    assert any("unless split is given" in p for p in problems)
     task["split"] = {"train": 0, "test": 2}
     _, problems = parse(_config(tmp_path, task))
     assert any("tasks[0].split.train" in p and "out of range" in p for p in problems)

@@ -83,7 +83,8 @@ def test_the_paper_scale_config_validates_and_plans_offline(tmp_path):
     run = [sys.executable, "-m", "capgap"]
     validated = subprocess.run([*run, "validate", paper], capture_output=True, text=True, env=env, timeout=300)
     assert validated.returncode == 0, validated.stdout + validated.stderr
-    assert "cells: 480 = 4 task(s) x 4 student(s) x 5 teacher(s) x 2 protocol(s) x 3 seed(s)" in validated.stdout
+    assert "cells: 864 = 4 task(s) x 4 student(s) x 9 teacher(s) x 2 protocol(s) x 3 seed(s)" in validated.stdout
+    assert "budget not matched, by the teachers' own: mix-long-published (300 steps x 20)" in validated.stdout
     assert "Hub dataset(s) DigitalLearningGmbH/MATH-lighteval, HuggingFaceH4/MATH-500, read at run time" in \
         validated.stdout
     planned = subprocess.run([*run, "plan", paper, "--store", str(tmp_path / "s.sqlite")], capture_output=True,

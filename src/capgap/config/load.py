@@ -129,7 +129,7 @@ def build(cls, data, path: str, problems: Problems):
         where = f"{path}.{f.name}" if path else f.name
         hint, optional = _unwrap_optional(hints[f.name])
         if f.name not in data:
-            if f.metadata.get("required"):
+            if f.metadata.get("required") and data.get(f.metadata.get("unless")) is None:
                 problems.add(where, f"required: {f.metadata['help']}")
             if is_dataclass(hint) and not optional:  # a section typed `X | None` stays None when not given
                 values[f.name] = build(hint, {}, where, problems)
@@ -166,17 +166,13 @@ def _check_split(split: SplitConfig | None, path: str, problems: Problems, *, is
 
 def _check_task(task: TaskConfig, path: str, problems: Problems) -> None:
     for side, split in (("pool", task.pool), ("test", task.test)):
+        if task.split is None:
+            _check_split(split, f"{path}.{side}", problems, is_test=side == "test")
+            continue
         given = {f.name for f in fields(SplitConfig) if getattr(split, f.name) != fields_default(SplitConfig, f.name)}
-        if task.split is not None and given - {"limit"}:  # the shares draw pool and test: each may cap its size
+        if given - {"limit"}:  # the shares draw pool and test: each may only cap its size
             problems.add(f"{path}.{side}", f"{', '.join(sorted(given - {'limit'}))}: not with split, which draws "
                                            "the pool and test items itself; keep only limit, or drop split")
-        elif task.split is None and not given:
-            what = "training questions (e.g. pool: {first: 300})" if side == "pool" else "test items (e.g. test: " \
-                "{rest: true})"
-            problems.add(f"{path}.{side}", f"required: which items are {what}, or give the task split: "
-                                           "{train: 3, test: 2}")
-        elif task.split is None:
-            _check_split(split, f"{path}.{side}", problems, is_test=side == "test")
     kind = task.kind or task.name
     if kind not in TASKS:
         field = "kind" if task.kind else "name"

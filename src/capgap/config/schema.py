@@ -77,10 +77,10 @@ class TaskConfig:
                                   "default: the name")
     options: dict = knob({}, "the task's loader options (`capgap tasks` lists each task's); a data path is "
                              "relative to data_dir")
-    pool: SplitConfig = knob(None, "which items are training questions (required unless `split` is given; with "
-                                   "it, only its limit)")
-    test: SplitConfig = knob(None, "which items are test items, never trained on (required unless `split` is "
-                                   "given; with it, only its limit)")
+    pool: SplitConfig = knob(None, "which items are training questions (with split: only its limit)", required=True,
+                             unless="split")
+    test: SplitConfig = knob(None, "which items are test items, never trained on (with split: only its limit)",
+                             required=True, unless="split")
     split: ShareSplit | None = knob(None, "split the task's one data source into training and test items by "
                                           "shares, e.g. {train: 3, test: 2, seed: 0}")
 
