@@ -351,7 +351,7 @@ def test_a_secret_in_a_config_is_refused_and_never_echoed(changes, where, kind):
     assert parse(with_changes({"teachers.1.api_key_env": "OPENAI_API_KEY"}))[1] == [
         "teachers[1].api_key_env: unknown key; valid names: backend, budget, cut_at, draw, endpoint, files, id_field, "
         "kind, max_new_tokens, model, name, params, parts, prompt, question_field, questions_file, rationale_field, "
-        "samples, strip_prefix, temperature"]
+        "samples, strip_prefix, style, temperature"]
 
 
 def test_names_that_only_resemble_secrets_are_accepted():

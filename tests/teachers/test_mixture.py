@@ -96,8 +96,9 @@ def test_a_study_with_a_mixture_teacher_runs_end_to_end(tiny_model, tiny_plain_m
 
     path = write_config(tmp_path, tiny_model, tiny_plain_model, name="mixed")
     config = yaml.safe_load(path.read_text())
-    config["teachers"].append({"name": "mix", "kind": "mixture", "parts": [{"teacher": "gold", "share": 0.5},
-                                                                          {"teacher": "tutor", "share": 0.5}]})
+    config["teachers"] += [{"name": "long", "kind": "reference", "style": "long"},  # Mix-Long, offline
+                           {"name": "mix", "kind": "mixture", "parts": [{"teacher": "long", "share": 0.2},
+                                                                       {"teacher": "gold", "share": 0.8}]}]
     config["protocols"] = ["unfiltered"]
     path.write_text(yaml.safe_dump(config))
     result = capgap("run", str(path), "--store", str(tmp_path / "store.sqlite"))
@@ -107,4 +108,5 @@ def test_a_study_with_a_mixture_teacher_runs_end_to_end(tiny_model, tiny_plain_m
         cells = {c["teacher"]: c for c in store.study.cells("mixed")}
         notes = {t["teacher"]: json.loads(t["notes_json"]) for t in store.study.teachers("mixed")}
     assert cells["mix"]["status"] == "done" and cells["mix"]["n_train"] > 0
-    assert any(n.startswith("unfiltered: 16 examples, gold ") for n in notes["mix"])
+    assert any(n.startswith("unfiltered: 16 examples, long ") for n in notes["mix"])
+    assert cells["long"]["status"] == "done" and notes["long"][0].startswith("long style: 16 of 16")

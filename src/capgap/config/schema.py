@@ -24,6 +24,8 @@ MODEL_TEACHERS = ("kind", ("model",), "model teachers")
 OPENAI_TEACHERS = ("backend", ("openai",), "teachers on the openai backend")
 IMPORTED_TEACHERS = ("kind", ("imported",), "imported teachers")
 MIXTURE_TEACHERS = ("kind", ("mixture",), "mixture teachers")
+REFERENCE_TEACHERS = ("kind", ("reference",), "reference teachers")
+REFERENCE_STYLES = ("gold", "long")
 TEACHER_KINDS = ("reference", "model", "imported", "mixture")
 READ_KINDS = ("reference", "imported")  # teachers whose rationales are read, not generated or drawn
 LORA_RUNS = ("method", ("lora",), "LoRA runs")
@@ -137,6 +139,10 @@ class TeacherConfig:
     cut_at: str | None = knob(None, "cut each continuation at this marker", only=IMPORTED_TEACHERS,
                               requires="questions_file")
     strip_prefix: str | None = knob(None, "drop this prefix of each rationale", only=IMPORTED_TEACHERS)
+    style: str = knob("gold", "gold: the dataset's rationales as they are; long: each calculation restated and "
+                              "checked, one wrong step caught and corrected (a long-CoT teacher of the same "
+                              "questions, for Mix-Long offline; `teachers.longcot`)", REFERENCE_STYLES,
+                      only=REFERENCE_TEACHERS)
     budget: TeacherBudget | None = knob(None, "this teacher's own training budget, e.g. {batch_size: 5, grad_accum: "
                                               "4} for a published setting; default: the study's (matched)")
     # kind: mixture
@@ -253,7 +259,7 @@ def effective_batch(batch_size: int | None, grad_accum: int | None) -> int:
 # Fields added after studies were first stored, with the value that means "not used": the stored config leaves
 # them out while they hold it, so a study stored before them keeps its config version and its finished cells.
 UNSET_SINCE_STORED = {"study": {"screening": None}, "task": {"split": None},
-                      "teacher": {"budget": None, "parts": [], "draw": 0}}
+                      "teacher": {"budget": None, "parts": [], "draw": 0, "style": "gold"}}
 
 
 def config_record(config: StudyConfig) -> dict:

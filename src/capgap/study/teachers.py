@@ -20,7 +20,7 @@ from capgap.teachers.model import model_rationales
 def gather(config: TeacherConfig, study: StudyConfig, st: StudyTask, store: Store | None,
            precision: Precision | None = None, engine: str | None = None) -> TeacherRationales:
     if config.kind == "reference":
-        return reference_rationales(config.name, st.task, st.pool)
+        return reference_rationales(config.name, st.task, st.pool, config.style)
     if config.kind == "imported":
         source = ImportSource(config.files, config.question_field, config.rationale_field, config.id_field,
                               config.questions_file, config.cut_at, config.strip_prefix)

@@ -158,6 +158,9 @@ def _work_lines(config: StudyConfig, sizes: list[TaskSize]) -> list[str]:
            for o in [training_of(config, x)]]
     if own:
         lines.append(f"budget not matched, by the teachers' own: {', '.join(own)}")
+    if config.screening is not None:
+        lines.append(f"screening: a task whose candidate teachers differ by {config.screening.min_teacher_gap:g} "
+                     "points or less is dropped at the start of the run (`capgap screen` shows the gaps now)")
     cost = [f"{tokens_text(totals['teacher'])} teacher tokens generated"] if totals["teacher"] else []
     if t.epochs is None:
         cost.append(f"{tokens_text(totals['training'])} tokens trained on")

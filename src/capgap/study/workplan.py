@@ -138,6 +138,10 @@ def _generations(config: StudyConfig, sizes: list[TaskSize], rates: tuple[float,
         where = "servers" if t.backend == "openai" else "GPUs"
         what = f"teacher {t.name} ({t.backend}): {t.samples} sample(s) per pool question"
         out.append(Work("teacher", what, where, tokens, generation_flops(params, tokens), rates[1]))
+        if config.screening is not None:  # in context, greedy, on a sample of each pool (`study.screening`)
+            tokens = sum(min(config.screening.sample, _n(s.pool)) * t.max_new_tokens for s in sizes)
+            out.append(Work("teacher", f"screening with {t.name}: {config.screening.sample} pool questions per "
+                                       "task", where, tokens, generation_flops(params, tokens), rates[1]))
     ev = config.evaluation
     n_cells = runs_per_student(config)
     for student in config.students:
