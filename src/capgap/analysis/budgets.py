@@ -37,9 +37,10 @@ def budget_comparisons(groups: list[dict], teachers: list[dict]) -> list[dict]:
     """Per (task, student, protocol) and teacher with its own budget and a trained twin: both gains, their
     difference (own budget - matched) with its 95% CI, and the sentence the report prints."""
     by_key = {(g["task"], g["student"], g["protocol"], g["teacher"]): g for g in groups if g["gain"] is not None}
+    twin_of = twins(teachers)
     out = []
     for (task, student, protocol, teacher), g in sorted(by_key.items()):
-        twin = by_key.get((task, student, protocol, twins(teachers).get(teacher)))
+        twin = by_key.get((task, student, protocol, twin_of.get(teacher)))
         if twin is None:
             continue
         diff = compare_cells(g, twin)

@@ -76,13 +76,11 @@ def screen_task(study: StudyConfig, st: StudyTask, store: Store, precision: Prec
         if t.kind == "model":
             scores.append(_model_score(t, study, st, store, precision, engine, sample))
         elif t.kind in READ_KINDS:
-            first = {r.item_id: r.correct for r in read[t.name].rationales if r.sample == 0}
-            scores.append(_score(t.name, t.kind, sum(first.values()), len(st.pool),
+            scores.append(_score(t.name, t.kind, read[t.name].n_correct, len(st.pool),
                                  f"its rationales on all {len(st.pool)} pool questions"))
         elif all(p.teacher in read for p in t.parts):
             mixed = mixture_rationales(t.name, [(read[p.teacher], p.share) for p in t.parts], st.pool, t.draw)
-            first = {r.item_id: r.correct for r in mixed.rationales if r.sample == 0}
-            scores.append(_score(t.name, t.kind, sum(first.values()), len(st.pool),
+            scores.append(_score(t.name, t.kind, mixed.n_correct, len(st.pool),
                                  f"its parts' rationales on all {len(st.pool)} pool questions"))
         else:  # a part is a model teacher: its accuracy lies between its parts', which are screened
             scores.append({**_score(t.name, t.kind, 0, 0, "not screened: a mixture with a model part (its "

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from capgap.config import StudyConfig, TaskConfig, parse, read_yaml
-from capgap.config.schema import READ_KINDS, training_of
+from capgap.config.schema import READ_KINDS, config_record, own_budgets
 from capgap.errors import CapgapError
 from capgap.models import resolve
 from capgap.study.data import StudyTask, hub_datasets, prepare_task
@@ -154,8 +154,7 @@ def _work_lines(config: StudyConfig, sizes: list[TaskSize]) -> list[str]:
              f"{baselines} baseline and up to {cells} post-distillation evaluation(s), each on its task's test items "
              f"({n_test} over all tasks) with up to {ev.max_new_tokens} new tokens per item; cells with the same "
              "training data share a checkpoint, and what the store holds is not redone"]
-    own = [f"{x.name} ({o.steps} steps x {o.effective_batch})" for x in config.teachers if x.budget
-           for o in [training_of(config, x)]]
+    own = own_budgets(config_record(config))
     if own:
         lines.append(f"budget not matched, by the teachers' own: {', '.join(own)}")
     if config.screening is not None:

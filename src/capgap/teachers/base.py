@@ -33,10 +33,14 @@ class TeacherRationales:
     drawn: dict[str, str] = field(default_factory=dict)  # a mixture's part of each question (`teachers.mixture`)
 
     @property
+    def n_correct(self) -> int:
+        """Pool questions whose first rationale is correct."""
+        return sum({r.item_id: r.correct for r in self.rationales if r.sample == 0}.values())
+
+    @property
     def accuracy(self) -> float:
         """Share of pool questions whose first rationale is correct (missing questions count as wrong)."""
-        first = {r.item_id: r.correct for r in self.rationales if r.sample == 0}
-        return sum(first.values()) / self.pool_size if self.pool_size else 0.0
+        return self.n_correct / self.pool_size if self.pool_size else 0.0
 
     def correct_items(self) -> set[str]:
         return {r.item_id for r in self.rationales if r.correct}
