@@ -37,7 +37,7 @@ this block and checks every import against it, so the package graph has no cycle
 
 from capgap import api
 from capgap.analysis import analyse_store
-from capgap.api import plan, predict, run, screen, select, validate
+from capgap.api import plan, predict, rebase, run, screen, select, validate
 from capgap.config import load_config
 from capgap.errors import CapgapError
 from capgap.evaluation import EvalResult, PromptConfig, evaluate
@@ -70,6 +70,7 @@ __all__ = [
            "plan",
            "predict",
            "predict_study",
+           "rebase",
            "resolve",
            "run",
            "screen",

@@ -11,6 +11,7 @@
     api.predict("study.yaml")                           # capgap predict: one row per teacher and protocol
     api.screen("study.yaml", min_gap=30)                # capgap screen: per task, teachers' gap, kept or not
     api.select("study.yaml", budget="30%")              # capgap select: the selection's record
+    api.rebase("study.yaml", to="/models/prod-v2")      # capgap rebase: the study on a lineage's next checkpoint
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from capgap.errors import CapgapError
-from capgap.filepaths import DEFAULT_STORE
+from capgap.filepaths import DEFAULT_STORE, folder_name
 
 RUN_RECORD = "capgap-run.json"  # in a run folder: where its store is (relative to the folder) and the study
 
@@ -67,7 +68,7 @@ def _session(config: str | Path | None, data_dir: str | None, store: Path, run_d
     from capgap.study.executors import Resources, make_executor
 
     loaded = load_config(config_path(config), data_dir)
-    run_dir = Path(run_dir) if run_dir else Path(store).parent / loaded.name
+    run_dir = Path(run_dir) if run_dir else Path(store).parent / folder_name(loaded.name)
     jobs = make_executor(executor, ray_address, Resources(cpus_per_job, gpus_per_job))
     try:
         with Store(Path(store)) as opened:
@@ -91,6 +92,35 @@ def run(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, run_di
         analysis = analyse_store(opened, study.name)  # one reading of the store for the table and the report
     paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
     return RunResult(public(analysis["studies"][0]), paths, run_dir)
+
+
+@dataclass
+class RebaseResult(RunResult):
+    rebase: object = None  # `selection.rebase.Rebase`: the lineage, both checkpoints, the teachers re-run and why
+
+
+def rebase(config: str | Path, *, to: str, from_: str | None = None, budget: str | None = None,
+           store: Path = DEFAULT_STORE, run_dir: Path | None = None, data_dir: str | None = None,
+           executor: str = "local", ray_address: str | None = None, cpus_per_job: float = 1.0,
+           gpus_per_job: float | None = None) -> RebaseResult:
+    """Re-base a finished study on a lineage's new checkpoint `to` (all teachers, or within `budget` the
+    leader and the teachers predicted to move), reusing what the store holds; write its reports."""
+    from capgap.analysis import analyse_store, public
+    from capgap.logs import log
+    from capgap.report import write_files
+    from capgap.selection.predict import predict_study
+    from capgap.selection.rebase import rebase_study
+    from capgap.selection.select import parse_budget
+
+    share = parse_budget(budget) if budget is not None else None
+    with _session(config, data_dir, store, run_dir, executor, ray_address, cpus_per_job, gpus_per_job) as (
+            study, opened, run_dir, jobs):
+        record_run_folder(run_dir, Path(store), study.name)
+        done = rebase_study(study, opened, run_dir.resolve() if executor != "local" else run_dir, jobs, to, from_,
+                            share, lambda grown: predict_study(grown, opened, log=log), log)
+        analysis = analyse_store(opened, study.name)
+    paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
+    return RebaseResult(public(analysis["studies"][0]), paths, run_dir, done)
 
 
 def _lengths(config, lengths: int, progress: bool) -> list[str]:

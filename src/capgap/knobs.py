@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import field
 
 # A name that becomes a folder: a plain name, never a path.
-PLAIN_NAME = (r"[A-Za-z0-9_-][A-Za-z0-9._-]*",
-              "a plain name: letters, digits, '-', '_' and '.' (not leading), no '/' or '..'")
+# Letters of any script ("tïny-研究" is a name); a folder named after one gets `filepaths.folder_name`.
+PLAIN_NAME = (r"[\w-][\w.-]*",
+              "a plain name: letters (any script), digits, '-', '_' and '.' (not leading), no spaces or '/'")
 
 
 def describe_range(meta: Mapping) -> str | None:

@@ -50,3 +50,37 @@ def write_study(store: Store, name: str, students: dict[str, dict], teachers: di
                    n_train=teachers[teacher].get("n_train", 100))
         truth[(student, teacher, protocol)] = true_gains
     return truth
+
+
+def draw_lineage(n: int, drifts: list[float], rng: np.random.Generator, baseline: float = 0.3) -> list[tuple]:
+    """Baselines of a lineage's checkpoints on the same n items: the first drawn fresh, each next one its
+    predecessor's answers moved by an expected `drift`; each checkpoint gets its own fragilities (independent of
+    its answers, so a seed's expected gain over it is exactly its true gain). [(pre, fragility, accuracy)]."""
+    pre, fragility = draw_items(n, rng, baseline=baseline)
+    out = [(pre, fragility, baseline)]
+    for drift in drifts:
+        previous, old_fragility, accuracy = out[-1]
+        moved = draw_post(previous, old_fragility, drift, rng, baseline=accuracy)
+        out.append((moved, rng.uniform(0.4, 1.6, n), accuracy + drift))
+    return out
+
+
+def write_lineage_study(store: Store, name: str, lineage: str, checkpoints: list[str], drifts: list[float],
+                        gains: dict[tuple[str, str], float], seeds: int = 3, n_items: int = 300, seed: int = 0,
+                        seed_sd: float = 0.01) -> None:
+    """A simulated study of one lineage: every checkpoint on the same items, gains {(checkpoint, teacher): mu}."""
+    rng = np.random.default_rng(seed)
+    config = {"training": TRAINING, "students": checkpoints,
+              "lineages": [{"name": lineage, "checkpoints": checkpoints}]}
+    store.study.save_study(name, config, {"capgap": "test"})
+    teachers = sorted({t for _, t in gains})
+    for teacher in teachers:
+        store.study.save_teacher({"study": name, "task": "sim", "teacher": teacher, "kind": "imported", "params": None,
+                                  "pool_size": 100, "accuracy": 0.9, "mean_words": 40.0, "notes_json": "{}"}, [])
+    for checkpoint, (pre, fragility, accuracy) in zip(checkpoints, draw_lineage(n_items, drifts, rng), strict=True):
+        write_evaluation(store, f"{name}-pre-{checkpoint}", pre)
+        for teacher in teachers:
+            true_gains = seed_gains(seeds, gains[(checkpoint, teacher)], seed_sd, rng)
+            post = np.stack([draw_post(pre, fragility, g, rng, baseline=accuracy) for g in true_gains])
+            write_cell(store, name, checkpoint, teacher, "own-correct", SimulatedCell(pre, post, true_gains),
+                       f"{name}-pre-{checkpoint}")

@@ -111,7 +111,7 @@ def test_numbers_compare_exactly(a, b, same):
 
 
 def test_gold_is_canonical_and_rejects_non_numbers():
-    assert EXTRACTION_VERSION == 3
+    assert EXTRACTION_VERSION == 4
     assert canonical_gold("51.0", N) == "51"
     assert canonical_gold("1,234", N) == "1234"
     assert canonical_gold("1/3", N) == "1/3"

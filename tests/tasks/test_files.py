@@ -56,7 +56,7 @@ def test_jsonl_field_mapping_and_types(tmp_path):
     ('{"question": "q", "answer": 1}\n{"question": "q2"}\n', {},
      r"d.jsonl line 2: missing field 'answer' \(fields present: question\)"),
     ('{"q": "q", "answer": 1}\n', {}, r"line 1: missing field 'question'.*--fields"),
-    ('{"question": "q", "answer": "many"}\n', {}, r"line 1: field 'answer' = 'many' is not a valid number"),
+    ('{"question": "q", "answer": "many"}\n', {}, r"line 1: field 'answer' = 'many' is not one number"),
     ('{"question": "q", "answer": 1}\n', {"answer_type": "colour"}, r"unknown answer type 'colour'; valid"),
     ('{"question": "q", "answer": 1}\n', {"fields": "query"}, r"fields: cannot read 'query'"),
     ('{"question": "q", "answer": 1}\n', {"fields": {"querstion": "q"}},

@@ -8,11 +8,13 @@ import time
 from capgap.analysis.budgets import budget_comparisons
 from capgap.analysis.capacity import capacity_gap
 from capgap.analysis.cells import VERDICTS, detection_limits, group_cells, study_current_cells
+from capgap.analysis.lineage import lineage_view
 from capgap.analysis.predictive import validate_predictions
 from capgap.analysis.ranking import between_protocols, post_vs_gain
 from capgap.analysis.recommend import recommend
 from capgap.analysis.stats import ALPHA, POWER
 from capgap.analysis.versions import superseded
+from capgap.config.lineages import lineages_of
 from capgap.config.schema import effective_batch, own_budgets
 from capgap.errors import CapgapError
 from capgap.store import Store
@@ -59,6 +61,7 @@ def analyse_study(store: Store, study: dict) -> dict:
         "capacity_gap": capacity_gap(groups),
         "rank_flips": {"post_vs_gain": post_vs_gain(groups), "between_protocols": between_protocols(groups)},
         "choosing": choosing(store, name, groups),
+        "lineages": lineage_view(groups, lineages_of(study["config"])),  # checkpoints of one student, step by step
     }
 
 

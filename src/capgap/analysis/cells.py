@@ -19,6 +19,7 @@ from capgap.analysis import power, seedaware, stats
 from capgap.analysis.failures import NO_VERDICT, answer_failures, baseline_cut, baseline_note
 from capgap.analysis.pairing import baseline_accuracy, paired_arrays
 from capgap.config.schema import MAX_BASELINE_CUT, budget_over
+from capgap.errors import CapgapError
 from capgap.store import Store
 
 VERDICTS = ("improves", "degrades", "no detectable change", NO_VERDICT, "not trained")
@@ -78,7 +79,7 @@ def _trained_group(store: Store, cells: list[dict]) -> dict:
         "train_seconds": [c["train_seconds"] for c in cells],
         "loss_curves": [json.loads(c["loss_curve_json"] or "[]") for c in cells],
         "answer_failures": answer_failures(store, cells, ids, float(d.mean())),
-        "_items": {"ids": ids, "d": d},  # private: per-item changes for the teacher-vs-teacher comparison
+        "_items": {"ids": ids, "d": d, "pre": pres[0], "post": post},  # private: per-item arrays (comparisons)
     }
 
 
@@ -117,12 +118,30 @@ def study_current_cells(store: Store, study: dict) -> list[dict]:
     return current_cells(store.study.cells(name), study["config"], store.study.planned(name))
 
 
+def check_own_baselines(store: Store, cells: list[dict], students: list[str]) -> None:
+    """Refuse a cell paired with the baseline of another student of its study (another checkpoint of its
+    lineage): a post-distillation evaluation compares only with the baseline of the model it was trained from."""
+    models: dict[str, str | None] = {}
+    for cell in cells:
+        key = cell.get("pre_eval_key")
+        if key and key not in models:
+            record = store.evaluation(key)
+            models[key] = record.model if record is not None else None
+        model = models.get(key)
+        if model is not None and model != cell["student"] and model in students:
+            raise CapgapError(f"cell {cell['cell_key']} trains {cell['student']} but is paired with the baseline of "
+                              f"{model} (evaluation {key}); the store was edited or mixed: run `capgap run` again to "
+                              "evaluate it against its own baseline")
+
+
 def group_cells(store: Store, study: dict, current: list[dict] | None = None) -> list[dict]:
     """One record per (task, student, teacher, protocol) of the study's current cells, verdicts included."""
     name = study["study"]
     teachers = {(t["task"], t["teacher"]): t for t in store.study.teachers(name)}
     grouped: dict[tuple, list[dict]] = defaultdict(list)
-    for cell in current if current is not None else study_current_cells(store, study):
+    current = current if current is not None else study_current_cells(store, study)
+    check_own_baselines(store, current, study["config"].get("students", []))
+    for cell in current:
         grouped[(cell["task"], cell["student"], cell["teacher"], cell["protocol"])].append(cell)
     groups = []
     for (task, student, teacher, protocol), cells in sorted(grouped.items()):

@@ -29,7 +29,8 @@ from capgap.redact import redact
 MACHINE_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
 
 COMMANDS = {"eval": evaluate.cmd_eval, "models": evaluate.cmd_models, "tasks": evaluate.cmd_tasks,
-            "run": study.cmd_run, "validate": study.cmd_validate, "report": study.cmd_report, "plan": study.cmd_plan,
+            "run": study.cmd_run, "rebase": study.cmd_rebase, "validate": study.cmd_validate,
+            "report": study.cmd_report, "plan": study.cmd_plan,
             "predict": choosing.cmd_predict, "select": choosing.cmd_select, "screen": choosing.cmd_screen}
 
 

@@ -55,7 +55,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from capgap.evaluation import PromptConfig, evaluate
     from capgap.models.generation import Decoding
     from capgap.store import Store
-    from capgap.tasks import load_task, task_options
+    from capgap.tasks import load_task, option_problems, task_options
 
     for flag in ("model", "data", "base_url"):
         kind = secret_kind(getattr(args, flag) or "")
@@ -70,6 +70,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if key not in takes:
             raise CapgapError(f"--{key.replace('_', '-')} does not apply to task '{args.task}' "
                               f"(its options: {', '.join(takes)})")
+    for key, message in option_problems(args.task, given)[:1]:  # named as typed, before anything is read
+        flag = f"--{key.replace('_', '-')}" if key in TASK_FLAGS else f"task '{args.task}' option '{key}'"
+        raise CapgapError(f"{flag}: {message}")
     quiet_libraries()
     model, engine_said = _eval_model(args)  # a bad model name or endpoint fails here, before any data is read
     task = load_task(args.task, **given).limited(args.limit)

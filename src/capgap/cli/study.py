@@ -4,6 +4,7 @@
     capgap report capgap-results/quickstart --format html   # from the store alone
     capgap validate CONFIG [--lengths N]
     capgap plan CONFIG [--detect 3pp] [--lengths N]
+    capgap rebase CONFIG --to CHECKPOINT [--from CHECKPOINT] [--budget 30%]
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ def add_parsers(sub) -> None:
     report.add_argument("-o", "--output", type=Path, help="file to write (default: report.FORMAT in the run folder "
                         "or beside the store)")
     report.add_argument("--study", help="only this study (default: every study in the store)")
+    rebase = sub.add_parser("rebase", help="move a finished study onto a lineage's new checkpoint: its baseline, "
+                                           "the teachers that matter re-run, what carried over")
+    add_config(rebase, optional=False)
+    rebase.add_argument("--to", required=True, metavar="CHECKPOINT",
+                        help="the new checkpoint (a model name, folder or Hub id)")
+    rebase.add_argument("--from", dest="from_", metavar="CHECKPOINT",
+                        help="the checkpoint the study was run on (default: the lineage's newest)")
+    rebase.add_argument("--budget", help="re-run only this share of the teachers on the new checkpoint: the "
+                                         "leader, then those the predictor rsr says moved most (30%%, 30 or 0.3; "
+                                         "default: every teacher)")
+    add_store(rebase)
+    rebase.add_argument("--run-dir", type=Path, help="checkpoints folder (default: capgap-results/STUDY)")
+    add_data_dir(rebase)
+    add_executor(rebase)
     validate = sub.add_parser("validate", help="check a study YAML and its data; list every problem")
     add_config(validate, optional=False)
     add_data_dir(validate)
@@ -70,6 +85,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = api.run(args.config, store=args.store, run_dir=args.run_dir, data_dir=args.data_dir,
                      **executor_options(args))
     print(study_tables(result.study))
+    html, md, js = result.reports
+    print(f"report: {html} (also {md.name}, {js.name}; rebuild with `capgap report {result.run_dir}`)")
+    return 0
+
+
+def cmd_rebase(args: argparse.Namespace) -> int:
+    from capgap.report.console import lineage_tables
+
+    quiet_libraries()
+    result = api.rebase(args.config, to=args.to, from_=args.from_, budget=args.budget, store=args.store,
+                        run_dir=args.run_dir, data_dir=args.data_dir, **executor_options(args))
+    print(lineage_tables(result.study))
     html, md, js = result.reports
     print(f"report: {html} (also {md.name}, {js.name}; rebuild with `capgap report {result.run_dir}`)")
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from capgap.config.lineages import split_lineages
 from capgap.config.schema import (
     LIST_ITEM_TYPES,
     PROTOCOLS,
@@ -332,8 +333,12 @@ def parse(data: dict, data_dir: str | None = None, base: Path | None = None) -> 
     data, secrets = scan(data)  # masked before anything can echo them
     for where, kind in secrets:
         problems.add(where or "config", f"holds {kind}; {HOW}")
+    data, lineages, lineage_problems = split_lineages(data)
+    for where, what in lineage_problems:
+        problems.add(where, what)
     config = build(StudyConfig, data, "", problems)
     if config is not None:
+        config.lineages = lineages
         check_semantics(config, problems)
         in_file = config.data_dir
         if in_file and base is not None and not Path(in_file).expanduser().is_absolute():

@@ -219,7 +219,9 @@ class ScreeningConfig:
 class StudyConfig:
     name: str = knob(required=True, help="names the run directory and the report", pattern=PLAIN_NAME)
     tasks: list = knob([], "tasks, each with a training pool and a test split", required=True)
-    students: list = knob([], "student models (see `capgap models`)", required=True, unique=True)
+    students: list = knob([], "student models (see `capgap models`), or lineages {name, checkpoints: [oldest, "
+                              "..., newest]} (`config.lineages`)", required=True, unique=True)
+    lineages: list = knob([], "the lineages of `students`, read from it", internal=True)
     teachers: list = knob([], "candidate teachers", required=True)
     protocols: list = knob(["own-correct"], "training-data protocols: intersection (items every teacher got "
                                             "right: isolates rationale quality), own-correct (each teacher's own "
@@ -258,7 +260,7 @@ def effective_batch(batch_size: int | None, grad_accum: int | None) -> int:
 
 # Fields added after studies were first stored, with the value that means "not used": the stored config leaves
 # them out while they hold it, so a study stored before them keeps its config version and its finished cells.
-UNSET_SINCE_STORED = {"study": {"screening": None}, "task": {"split": None},
+UNSET_SINCE_STORED = {"study": {"screening": None, "lineages": []}, "task": {"split": None},
                       "teacher": {"budget": None, "parts": [], "draw": 0, "style": "gold"}}
 
 

@@ -75,7 +75,7 @@ def versions() -> dict:
 def score_row(task: Task, item: Item, prompt: str, generation: Generation) -> dict:
     return {"item_id": item.id, "item_hash": item.content_hash(), "prompt": prompt,
             "generation": generation.text, "n_new_tokens": generation.n_new_tokens, "gold": item.answer,
-            **scores(task.answer_type, generation.text, item.answer)}
+            **scores(task.answer_type, generation.text, item.answer, item.question)}
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,16 @@ import sqlite3
 
 from capgap.errors import CapgapError
 from capgap.store import Store
+from capgap.tasks.choices import shown_options
 from capgap.tasks.extraction import EXTRACTION_VERSION, AnswerType, extract
 from capgap.tasks.grading import is_correct
 
 
-def scores(answer_type: AnswerType, generation: str, gold: str) -> dict:
-    """Both pipelines' answers and correctness for one generation, under the current extraction."""
-    extracted = extract(generation, answer_type)
+def scores(answer_type: AnswerType, generation: str, gold: str, shown: str = "") -> dict:
+    """Both pipelines' answers and correctness for one generation, under the current extraction; `shown`:
+    the question or prompt the model saw, whose options let a choice answer name an option by its text."""
+    options = shown_options(shown) if answer_type is AnswerType.CHOICE else []
+    extracted = extract(generation, answer_type, options)
     return {"answer_strict": extracted.strict, "answer_flexible": extracted.flexible,
             "correct_strict": int(is_correct(extracted.strict, gold, answer_type)),
             "correct_flexible": int(is_correct(extracted.flexible, gold, answer_type)),
@@ -35,7 +38,7 @@ def rescore_stale(rows: dict[str, dict], answer_type: AnswerType, store: Store, 
     """Give rows scored by an older extraction today's answers; persist them when the store is writable."""
     stale = [r for r in rows.values() if r["extraction_version"] != EXTRACTION_VERSION]
     for row in stale:
-        row.update(scores(answer_type, row["generation"], row["gold"]))
+        row.update(scores(answer_type, row["generation"], row["gold"], row["prompt"]))
     if stale and not store.readonly:  # a read-only store (`capgap report`) keeps its rows: right in memory
         with contextlib.suppress(CapgapError, sqlite3.OperationalError):  # the disk refused: still right in memory
             store.rescore_items(eval_key, stale)

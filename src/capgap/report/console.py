@@ -25,3 +25,11 @@ def study_tables(study: dict) -> str:
                        f"{100 * g['pre_accuracy']:.1f}% | "
                        f"{100 * g['post_accuracy']:.1f}% | {100 * g['gain']:+.1f} | {len(g['seeds'])} |")
     return "\n".join(out).strip() + "\n" if out else "(no finished cells yet)\n"
+
+
+def lineage_tables(study: dict) -> str:
+    """Markdown: each lineage's accuracies across checkpoints and what carried over (`capgap rebase`)."""
+    from capgap.report.markdown import lineage_lines
+
+    lines = lineage_lines(study.get("lineages") or [])
+    return "\n".join(lines).strip() + "\n" if lines else "(no lineage in this study)\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from capgap.report import choosing, tables
+from capgap.report import choosing, lineage, tables
 from capgap.report.plots import figures
 
 _CSS = """
@@ -80,7 +80,23 @@ def render_study(study: dict) -> str:
                 *(f"<li>{escape(s['sentence'])}: {escape(', '.join(s['cells']))}.</li>" for s in study["superseded"]),
                 "</ul>"]
     out.append(_figures(study))
+    out.append(_lineages(study.get("lineages") or []))
     out.append(_choosing(study.get("choosing") or {}))
+    return "".join(out)
+
+
+def _lineages(views: list[dict]) -> str:
+    """The lineage section: accuracy across checkpoints (table and figure), what carried over at each step."""
+    out = ["<h3>Lineages: a baseline that moves</h3>"] if views else []
+    for i, view in enumerate(views):
+        out += [f"<p><b>{escape(lineage.title(view))}</b></p>", _table(lineage.accuracy_table(view))]
+        uri = lineage.plot(view)
+        if uri:
+            out.append(f'<img id="fig-lineage-{i}" alt="{escape(lineage.title(view))}" src="{uri}">')
+        for step in view["steps"]:
+            out += [f"<p>What carried over from {escape(step['old'])} to {escape(step['new'])}:</p>",
+                    _table(lineage.carried_table(step)), "<ul>",
+                    *(f"<li>{escape(line)}</li>" for line in lineage.step_lines(step)), "</ul>"]
     return "".join(out)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capgap.report import choosing, tables
+from capgap.report import choosing, lineage, tables
 
 
 def table_lines(table: tables.Table) -> list[str]:
@@ -41,7 +41,18 @@ def render_study(study: dict) -> list[str]:
     if study.get("superseded"):
         out += ["### Finished cells an edit of the config superseded", ""]
         out += [f"- {s['sentence']}: {', '.join(s['cells'])}." for s in study["superseded"]] + [""]
-    return out + choosing_lines(study.get("choosing") or {})
+    return out + lineage_lines(study.get("lineages") or []) + choosing_lines(study.get("choosing") or {})
+
+
+def lineage_lines(views: list[dict]) -> list[str]:
+    """The lineage section: accuracy across checkpoints, then what carried over at each step."""
+    out = ["### Lineages: a baseline that moves", ""] if views else []
+    for view in views:
+        out += [f"**{lineage.title(view)}**", "", *table_lines(lineage.accuracy_table(view))]
+        for step in view["steps"]:
+            out += [f"What carried over from {step['old']} to {step['new']}:", "",
+                    *table_lines(lineage.carried_table(step)), *(f"- {line}" for line in lineage.step_lines(step)), ""]
+    return out
 
 
 def choosing_lines(found: dict) -> list[str]:

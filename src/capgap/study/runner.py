@@ -18,6 +18,7 @@ was written, or it does not load) is trained again, after saying so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from capgap.config import StudyConfig, describe_budget
@@ -29,7 +30,7 @@ from capgap.models.backends import ModelRef
 from capgap.models.engines import engine_line
 from capgap.models.vllm_engine import close_engines
 from capgap.store import Store
-from capgap.study.cells import Student, plan_cells
+from capgap.study.cells import CellSpec, Student, plan_cells
 from capgap.study.cellwork import CellContext
 from capgap.study.data import StudyTask, prepare_task
 from capgap.study.executors import Executor, LocalExecutor
@@ -54,10 +55,12 @@ def _baseline(config: StudyConfig, st: StudyTask, student: Student, store: Store
     return CellContext(config, st, student, store, run_dir, pre.eval_key, version)
 
 
-def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Executor | None = None) -> None:
+def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Executor | None = None,
+              keep: Callable[[CellSpec], bool] | None = None) -> None:
     """Plan, run and record the study, in the order its dependencies give: the generations cells need
     (model teachers' rationales and students' baselines, `study.generations`, side by side), then the cells,
-    planned with their complete keys from the rationales, trained and evaluated through `executor`."""
+    planned with their complete keys from the rationales, trained and evaluated through `executor`. `keep`:
+    the cells of the plan to run and record (a rebase runs some teachers on a new checkpoint; default all)."""
     executor = executor or LocalExecutor()
     log(budget_line(config))
     precision = executor.decide(config.evaluation.dtype)  # where the jobs run: one decision for the whole run
@@ -89,8 +92,8 @@ def run_study(config: StudyConfig, store: Store, run_dir: Path, executor: Execut
                 for st, read in zip(tasks, files, strict=True)]
     # The config is recorded (a new version when it changed) only once it validated and its data loaded.
     version = store.study.save_study(config.name, config_record(config), versions())
-    plans = [(st, student, plan_cells(config, st, student, teachers))  # student-major: one engine after another
-             for student in students for st, teachers in prepared]
+    plans = [(st, student, [c for c in plan_cells(config, st, student, teachers) if keep is None or keep(c)])
+             for student in students for st, teachers in prepared]  # student-major: one engine after another
     store.study.save_plan(config.name, [cell.key for _, _, cells in plans for cell in cells])
     contexts = [(_baseline(config, st, student, store, version, run_dir), cells) for st, student, cells in plans]
     queue = [(ctx, cell) for ctx, cells in contexts for cell in cells]

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from capgap.tasks.choices import shown_options
 from capgap.tasks.extraction import AnswerType, Extracted, extract
 from capgap.tasks.grading import is_correct
 
@@ -39,8 +40,12 @@ class Task:
     exemplars: list[Item] = field(default_factory=list)
     definition: dict = field(default_factory=dict)
 
-    def extract(self, text: str) -> Extracted:
-        return extract(text, self.answer_type)
+    def options(self, item: Item | None) -> list[str]:
+        """The option texts a choice item shows (so an answer may name one by its text); [] otherwise."""
+        return shown_options(item.question) if item and self.answer_type is AnswerType.CHOICE else []
+
+    def extract(self, text: str, item: Item | None = None) -> Extracted:
+        return extract(text, self.answer_type, self.options(item))
 
     def check(self, extracted: str | None, gold: str) -> bool:
         return is_correct(extracted, gold, self.answer_type)

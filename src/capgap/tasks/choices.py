@@ -18,7 +18,7 @@ import random
 import re
 
 from capgap.errors import CapgapError
-from capgap.tasks.extraction import normalize_string
+from capgap.tasks.spans import normalize_string
 
 LETTERS = "ABCDEFGH"  # the letters the choice reader takes
 _WRITTEN_LETTER = re.compile(r"^\(?([A-Ha-h])\)\s*|^([A-H])[.:]\s+")
@@ -127,6 +127,22 @@ def option_count(question: str) -> int:
     """How many lettered options `with_options` put after the question (0 for a question without)."""
     _, mark, shown = question.partition(OPTIONS_MARK)
     return len(re.findall(r"\([A-H]\) ", shown)) if mark else 0
+
+
+def shown_options(text: str) -> list[str]:
+    """The option texts `with_options` put after the last question of `text` (a question, or a whole prompt
+    whose exemplars show options too), in letter order; [] when it shows none."""
+    _, mark, shown = text.rpartition(OPTIONS_MARK)
+    if not mark:
+        return []
+    rest, texts = shown.split("\n", 1)[0], []
+    for i, letter in enumerate(LETTERS):  # letters in order: "(B)" inside an option's text is its text
+        if not rest.startswith(f"({letter}) "):
+            break
+        end = rest.find(f" ({LETTERS[i + 1]}) ") if i + 1 < len(LETTERS) else -1
+        texts.append(rest[4 : end if end >= 0 else len(rest)].strip())
+        rest = rest[end + 1 :] if end >= 0 else ""
+    return texts
 
 
 def question_stem(question: str) -> str:

@@ -28,8 +28,19 @@ _REGION = re.compile(r"(?:[^\n$]|\\\$)*?(?=\$|\\\)|\\\]|\.\s+[A-Z]|\.?\s*(?:\n|$
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
+# Chat-template tokens: an end of turn ends the model's answer (a generation that runs on into a next turn,
+# "<|im_end|>\n<|im_start|>user ...", is not the model's answer past it); others are blanked.
+_TURN_END = re.compile(r"<\|(?:im_end|im_start|eot_id|end_of_text|endoftext|end|user|system)\|>|<(?:end|start)_of_turn>"
+                       r"|</s>")
+_SPECIAL = re.compile(r"<\|[a-z_]{1,24}\|>|<(?:bos|eos|pad)>|<s>")
+
+
 def clean_text(text: str) -> str:
-    """Unicode minus and spaces as ASCII, so that "−5" is -5; every character keeps its position."""
+    """Unicode minus and spaces as ASCII, so that "−5" is -5; cut at the end of the first chat turn, other
+    chat tokens blanked. Every character before the cut keeps its position."""
+    turn_end = _TURN_END.search(text)
+    text = text[: turn_end.start()] if turn_end else text
+    text = _SPECIAL.sub(lambda m: " " * len(m.group(0)), text)
     return text.replace("\u2212", "-").replace("\u00a0", " ").replace("\u200b", " ")
 
 

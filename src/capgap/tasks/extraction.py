@@ -26,29 +26,31 @@ from __future__ import annotations
 
 import enum
 import re
-import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from capgap.tasks.expressions import boxed, braced_end, clean_text, read_expression
-from capgap.tasks.numbers import (
-    FLEX_NUMBER,
-    NUMBER_WORDS,
-    Number,
-    expression_tokens,
-    format_number,
-    latex_value,
-    leading_value,
-    to_fraction,
-    word_value,
+from capgap.tasks.choices import LETTERS
+from capgap.tasks.expressions import boxed, clean_text, read_expression
+from capgap.tasks.hedges import alternatives, before_aside, supposed
+from capgap.tasks.notation import plain_numbers
+from capgap.tasks.numbers import NUM, expression_tokens, format_number, leading_value
+from capgap.tasks.spans import (
+    APOSTROPHE,
+    BOLD,
+    letters,
+    mask,
+    normalize_string,
+    number_candidates,
+    sentence,
+    undecorate,
 )
 
 PIPELINES = ("strict", "flexible")
-EXTRACTION_VERSION = 3  # bump when extraction changes: stored rows of older versions are re-scored
+EXTRACTION_VERSION = 4  # bump when extraction changes: stored rows of older versions are re-scored
 
 __all__ = ["EXTRACTION_VERSION", "PIPELINES", "READERS", "AnswerType", "Extracted", "extract", "final_statement",
-           "format_number", "hedged", "normalize_string", "read_number"]
+           "format_number", "hedged", "normalize_string", "read_number", "reader"]
 
 
 class AnswerType(str, enum.Enum):
@@ -72,131 +74,73 @@ class _Statement:
     leading_only: bool  # "#### X", "\boxed{X}", corrections: X must be an answer from its first character
 
 
-_APOSTROPHE = "['’]"
+Read = Callable[[str, bool], "str | None"]
 _ANSWER = re.compile(r"\b(?:final\s+)?(?:answer|ans\b\.?)[\s*_]*(?:is|was|would\s+be|:|=)[\s*_]*:?", re.IGNORECASE)
-_NEGATED = re.compile(rf"\s*(?:n{_APOSTROPHE}t\b|not\b|never\b)", re.IGNORECASE)
-_CORRECTION = re.compile(rf"\b(?:but|rather|instead)\s+(?:(?:rather|instead)\s+)?(?:it{_APOSTROPHE}s\s+|it\s+is\s+)?"
-                         rf"|(?:^|[.;,!]\s*)it(?:{_APOSTROPHE}s|\s+is)\s+", re.IGNORECASE)
+# "### Final Answer" / "**Answer**" alone on its line: the answer is on the next line
+_ANSWER_HEADING = re.compile(r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*|__)?[ \t]*(?:final[ \t]+)?answer[ \t]*(?:\*\*|__)?"
+                             r"[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_MATH_FENCE = re.compile(r"\s*(?:\$\$|\$|\\\[|\\\]|\\\(|\\\))?\s*")  # a line that only opens display math
+_NEGATED = re.compile(rf"\s*(?:n{APOSTROPHE}t\b|not\b|never\b)", re.IGNORECASE)
+_CORRECTION = re.compile(rf"\b(?:but|rather|instead)\s+(?:(?:rather|instead)\s+)?(?:it{APOSTROPHE}s\s+|it\s+is\s+)?"
+                         rf"|(?:^|[.;,!]\s*)it(?:{APOSTROPHE}s|\s+is)\s+", re.IGNORECASE)
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
-_WRAPPER = re.compile(r"\\(?:boxed|fbox|text|textbf|mathrm|mathbf)\s*\{")
-_DECORATION = re.compile(r"(?:\s|\*|_|:|=|\\?\$|\\[(\[]|≈|~|(?:approximately|about|around|roughly|exactly|"
-                         r"equal\s+to|a\s+total\s+of)\b)+", re.IGNORECASE)
-_MARKUP = re.compile(r"(?:\s|\*|_|:|=|\\?\$|\\[(\[])+")
-_BOLD = re.compile(r"(?<![\d)\s])\*\*|\*\*(?![\d(\s])")  # markdown bold, not a power "2**3"
+_NUMBERED = re.compile(r"\d+[.):]\s+[A-Za-z*]")  # "#### 1. Compute the total" is a numbered heading
 _HEADING = re.compile(r"(?:step|part|solution|explanation|reasoning|approach|problem|question)\b|.*:\s*$",
                       re.IGNORECASE)
-_ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "mt", "vs", "etc", "no", "inc", "ltd",
-                  "co", "gen", "col", "lt", "sgt", "capt", "rev", "ft", "ave", "fig", "approx"}
-_NEGATION = rf"(?:\bnot|n{_APOSTROPHE}t|\bnever)\s+(?:(?:equal\s+to|be|exactly|just|only|option|choice)\s+)?"
-_NOT_THE_ANSWER = re.compile(rf"(?:{FLEX_NUMBER.pattern})(?=\s+is\s*(?:not|n{_APOSTROPHE}t)\s+(?:the\s+)?"
-                             r"(?:(?:correct|right|final)\s+)?answer)", re.IGNORECASE)
 # Unit words inside an expression: "2 apples + 3 apples = 5" reads as "2 + 3 = 5" (but "12 since 3" stays).
 _UNITS = re.compile(r"(?<=[\d)])(?:\s+(?!(?:and|or|but|since|because|so|then|is|are|was|were)\b)[A-Za-z]{2,})"
-                    r"{1,3}(?=\s*(?:[+*/×÷=]|-\s|x\s*\d))")
-_LETTER = r"[A-H]"
-_FLEX_LETTER = re.compile(rf"\(\s*([A-Ha-h])\s*\)|\b({_LETTER})\)|(?:option|choice)\s+([A-Ha-h])\b"
-                          rf"|\b(?!A\s+(?!is\b|and\b|or\b|because\b|since\b|as\b|was\b)[a-z])({_LETTER})\b"
-                          rf"(?!{_APOSTROPHE}\w|\.\w)")
+                    r"{1,3}(?=\s*(?:[+*×÷=]|/\s*[\d(]|-\s|x\s*\d))")
+_PERCENT_OF = re.compile(rf"\s*({NUM})\s*%\s*of\s+\$?({NUM})")
+_WHICH_IS = re.compile(r"\s*,?\s*(?:which|that|this)\s+(?:is|equals|gives|makes|comes\s+to)\s+(?:equal\s+to\s+)?"
+                       r"|\s*,\s*i\.?e\.?,?\s+", re.IGNORECASE)
 _YESNO = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
-_EITHER = re.compile(r"(?:either|one\s+of)\b", re.IGNORECASE)
-_HEDGE_WORDS = r"(?:probably|likely|possibly|perhaps|maybe)\s+"
-_MAYBE = re.compile(rf"^(?:\(?\s*)?{_HEDGE_WORDS}", re.IGNORECASE)
-_OR = re.compile(r"\s*,?\s*\(?\b(?:or|and/or)\b\s*", re.IGNORECASE)
-_OR_SLASH = re.compile(r"\s*,?\s*\b(?:or|and/or)\b\s*|\s*/\s*", re.IGNORECASE)
-_REASON = re.compile(r"\b(?:because|since|as|so|which|that|given|when|if|but|none|all|both|neither|of)\b",
-                     re.IGNORECASE)
-_PLAIN = r"\$?-?\d[\d,]*(?:\.\d+)?"
-_NUMBER_OR = re.compile(rf"({_PLAIN})\s*([A-Za-z]+)?\s*,?\s*or\s+(?:{_HEDGE_WORDS})?({_PLAIN})"
-                        r"\s*(?:\2)?\s*[.!]?\s*$", re.IGNORECASE)
+_APPOSITIVE = re.compile(r",\s+(?:the|a|an|which|who|whose|where|known\s+as|also\s+called|i\.e\.)\s", re.IGNORECASE)
 
 
-def _undecorate(span: str, hedges: bool = True) -> str:
-    """The span without what surrounds an answer: "**", ":", "$", "\\(", "\\boxed{...}", and with `hedges`
-    "approximately", "about" (not for string answers, where such a word may be the answer)."""
-    span = _BOLD.sub("", span)
-    decoration = _DECORATION if hedges else _MARKUP
-    for _ in range(4):
-        span = span[decoration.match(span).end() :] if decoration.match(span) else span
-        wrapper = _WRAPPER.match(span)
-        end = braced_end(span, wrapper.end() - 1) if wrapper else None
-        if end is None:
-            break
-        span = span[wrapper.end() : end - 1] + " " + span[end:]
-    return span
-
-
-def _mask(text: str) -> str:
-    """The text with negated values blanked out ("not 3 + 4 = 7", "not B", "50 is not the answer").
-
-    Blanking keeps every other character at its position, so candidates keep their order.
-    """
-    chars = list(text)
-    for m in re.finditer(_NEGATION, text, re.IGNORECASE):
-        rest = text[m.end() :]
-        tokens, after = expression_tokens(rest)
-        width = len(rest) - len(after) if tokens else 0
-        letter = re.match(r"\(?[A-Ha-h]\)?(?![A-Za-z])|(?:yes|no|true|false)\b", rest, re.IGNORECASE)
-        width = max(width, letter.end() if letter else 0)
-        chars[m.end() : m.end() + width] = " " * width
-    for m in _NOT_THE_ANSWER.finditer(text):
-        chars[m.start() : m.end()] = " " * (m.end() - m.start())
-    return "".join(chars)
-
-
-def _sentence(text: str) -> str:
-    """The first sentence of `text`: cut at ". " / "! " / "? ", but not after "Dr." or an initial ("J.")."""
-    for m in re.finditer(r"[.!?](?=\s|$)", text):
-        before = text[max(text.rfind(c, 0, m.start()) for c in " \t\n") + 1 : m.start()]
-        if m.group(0) == "." and (before.lower() in _ABBREVIATIONS or re.fullmatch(r"[A-Z]|\w(?:\.\w)+", before)):
-            continue
-        return text[: m.start()].strip()
-    return text.strip()
-
-
-def _number_candidates(text: str) -> list[tuple[int, Number]]:
-    """Every value in prose with its position: LaTeX fractions and roots, numbers, else number words."""
-    text = _mask(text)
-    found: list[tuple[int, Number]] = []
-    for m in re.finditer(r"\\(?:[dt]?frac|sqrt)\b", text):
-        end = m.end()
-        for _ in range(2 if "frac" in m.group(0) else 1):
-            close = braced_end(text, end) if text.startswith("{", end) else None
-            end = close if close is not None else end
-        whole = re.search(r"(?<![\d.])\d+$", text[: m.start()])  # a mixed number: "2\frac{1}{2}"
-        start = whole.start() if whole else m.start()
-        value = latex_value(text[start:end]) if end > m.end() else None
-        if value is not None:
-            found.append((start, value))
-            text = text[:start] + " " * (end - start) + text[end:]
-    for m in FLEX_NUMBER.finditer(text):
-        value = to_fraction(m.group(0))
-        if value is not None:
-            found.append((m.start(), value))
-    if not found:
-        found = [(m.start(), Fraction(word_value(m.group(0)))) for m in NUMBER_WORDS.finditer(text)]
-    return sorted(found, key=lambda c: c[0])
+def _computed(text: str) -> tuple[Fraction | None, str] | None:
+    """A statement that starts with a computation: its value and the text after it ("50% of 80, which is
+    40" → 40 and ", which is 40"), or None when it starts with a plain value."""
+    percent = _PERCENT_OF.match(text)
+    if percent:
+        a, b = (Fraction(g.replace(",", "")) for g in percent.groups())
+        return a * b / 100, text[percent.end() :]
+    tokens, rest = expression_tokens(text)
+    return (leading_value(text)[1], rest) if any(kind == "op" for kind, _ in tokens) else None
 
 
 def read_number(span: str, leading_only: bool) -> str | None:
-    """The number a statement states: the value at its start ("2 apples + 3 apples = 5 apples" is 5),
-    else (unless `leading_only`) the first number of its first sentence after its last "=" ("The answer
-    is that he has 5 left", "that 3 + 4 = 7 remain")."""
-    started, value = leading_value(_UNITS.sub("", _undecorate(span)))
+    """The number a statement states: the value at its start ("2 apples + 3 apples = 5 apples" is 5; "50%
+    of 80, which is 40" is the value the computation is said to give), else (unless `leading_only`) the
+    first number of its first sentence after its last "=" ("The answer is that he has 5 left")."""
+    span = plain_numbers(span)
+    text = _UNITS.sub("", undecorate(span))
+    started, value = leading_value(text)
+    computed = _computed(text) if started else None
+    if computed is not None:
+        value, rest = computed
+        said = _WHICH_IS.match(rest)
+        stated = leading_value(rest[said.end() :]) if said else (False, None)
+        value = stated[1] if stated[0] and stated[1] is not None else value
     if not started and not leading_only:
-        sentence = _mask(_sentence(span))
-        candidates = _number_candidates(sentence.rsplit("=", 1)[-1]) or _number_candidates(sentence)
+        first = mask(sentence(span))
+        candidates = number_candidates(first.rsplit("=", 1)[-1]) or number_candidates(first)
         value = candidates[0][1] if candidates else None
     return None if value is None else format_number(value)
 
 
-def _letters(text: str) -> list[tuple[int, str]]:
-    """Option letters in prose with their positions (not the article "A", not negated ones)."""
-    return [(m.start(), next(g for g in m.groups() if g).upper()) for m in _FLEX_LETTER.finditer(_mask(text))]
+def _option_named(text: str, options: Sequence[str]) -> str | None:
+    """The letter of the option whose text (or value) the statement starts with: "blue whale, because"
+    names the option "Blue whale"; the longest such option wins ("10" is no prefix of "100")."""
+    folded = normalize_string(sentence(text))
+    named = [(len(o), LETTERS[i]) for i, option in enumerate(options[: len(LETTERS)])
+             if (o := normalize_string(option)) and (folded == o or folded.startswith(o + " "))]
+    return max(named)[1] if named else None
 
 
-def _read_choice(span: str, leading_only: bool) -> str | None:
-    """An option letter: "B", "(B)", "B)", "B.", "B: text", "option B", "B because ..."."""
-    text = _undecorate(span)
+def _read_choice(span: str, leading_only: bool, options: Sequence[str] = ()) -> str | None:
+    """An option letter: "B", "(B)", "B)", "B.", "B: text", "option B", "B because ...", or with the
+    question's `options` the option's text ("blue whale")."""
+    text = undecorate(span)
     named = re.match(r"(?:option|choice)\s+", text, re.IGNORECASE)
     text = text[named.end() :] if named else text
     m = re.match(r"[(\[]\s*([A-Ha-h])\s*[)\]]|([A-H])(?![A-Za-z'’])|([a-h])(?=\)|\s*\.?\s*$)", text)
@@ -204,7 +148,10 @@ def _read_choice(span: str, leading_only: bool) -> str | None:
         m = re.match(r"([A-Ha-h])\b", text)
     if m:
         return next(g for g in m.groups() if g).upper()
-    found = [] if leading_only else _letters(_sentence(span))
+    by_text = _option_named(text, options) if options else None
+    if by_text:
+        return by_text
+    found = [] if leading_only else letters(sentence(span))
     return found[0][1] if found else None
 
 
@@ -214,32 +161,50 @@ def _yesno(word: str) -> str:
 
 def _read_yesno(span: str, leading_only: bool) -> str | None:
     """yes / no (true / false) at the span's start, else (unless `leading_only`) the first of its sentence."""
-    m = _YESNO.match(_undecorate(span))
+    m = _YESNO.match(undecorate(span))
     if m:
         return _yesno(m.group(1))
-    found = [] if leading_only else _YESNO.findall(_mask(_sentence(span)))
+    found = [] if leading_only else _YESNO.findall(mask(sentence(span)))
     return _yesno(found[0]) if found else None
 
 
 def _read_string(span: str, leading_only: bool) -> str | None:
-    """The span's first sentence, normalised (abbreviations such as "Dr." do not end it)."""
-    return normalize_string(_sentence(_undecorate(span, hedges=False)).rstrip(".")) or None
+    """The span's first sentence, normalised, up to an appositive ("photosynthesis, the process by which
+    ..." is "photosynthesis"); abbreviations such as "Dr." do not end it."""
+    first = sentence(undecorate(span, hedges=False))
+    return normalize_string(_APPOSITIVE.split(first, maxsplit=1)[0].rstrip(".")) or None
 
 
 def _read_math(span: str, leading_only: bool) -> str | None:
     """A LaTeX expression at the span's start ("$\\frac{1}{2}$", "\\boxed{x^2+1}")."""
-    return read_expression(_undecorate(span, hedges=False))
+    return read_expression(undecorate(span, hedges=False))
 
 
-READERS: dict[AnswerType, Callable[[str, bool], str | None]] = {
+READERS: dict[AnswerType, Read] = {
     AnswerType.NUMBER: read_number, AnswerType.CHOICE: _read_choice,
     AnswerType.YESNO: _read_yesno, AnswerType.STRING: _read_string, AnswerType.MATH: _read_math}
 
 
+def reader(answer_type: AnswerType, options: Sequence[str] = ()) -> Read:
+    """The reader of one answer type; a choice reader also knows the question's option texts."""
+    if answer_type is AnswerType.CHOICE and options:
+        return lambda span, leading_only: _read_choice(span, leading_only, options)
+    return READERS[answer_type]
+
+
+def _next_content(text: str, pos: int) -> str:
+    """The first line after `pos` that holds more than a display-math fence ("$$", "\\[")."""
+    for line in text[pos:].split("\n")[1:]:
+        if not _MATH_FENCE.fullmatch(line):
+            return line
+    return ""
+
+
 def _statements(text: str, answer_type: AnswerType) -> list[_Statement]:
-    """Every final-answer statement, in order of position; negated ones replaced by their correction."""
+    """Every final-answer statement, in order of position; negated ones replaced by their correction,
+    hypothetical ones ("someone might think the answer is 15") left out."""
     found = []
-    matches = list(_ANSWER.finditer(text))
+    matches = sorted([*_ANSWER.finditer(text), *_ANSWER_HEADING.finditer(text)], key=lambda m: m.start())
     for i, m in enumerate(matches):
         line_end = text.find("\n", m.end())
         end = len(text) if line_end < 0 else line_end
@@ -253,77 +218,63 @@ def _statements(text: str, answer_type: AnswerType) -> list[_Statement]:
                 found.append(_Statement(start, text[start:].split("\n")[0], True))
             continue
         span = text[m.end() : end]
-        if not span.strip():  # "Final Answer:\n42": the answer is on the next line
-            span = text[m.end() :].lstrip().split("\n")[0]
-        found.append(_Statement(m.start(), span, False))
+        if _MATH_FENCE.fullmatch(span):  # "Final Answer:\n42", "The answer is\n$$\n12\n$$"
+            span = _next_content(text, m.end())
+        if not supposed(text, m.start(), span):
+            found.append(_Statement(m.start(), span, False))
     for m in _HASHES.finditer(text):
-        if answer_type is not AnswerType.STRING or not _HEADING.match(m.group(1)):
-            found.append(_Statement(m.start(), m.group(1), True))
+        if _NUMBERED.match(m.group(1)) or (answer_type is AnswerType.STRING and _HEADING.match(m.group(1))):
+            continue
+        found.append(_Statement(m.start(), m.group(1), True))
     found += [_Statement(start, inner, True) for start, inner in boxed(text)]
     return sorted(found, key=lambda s: s.start)
 
 
-def _alternatives(span: str, answer_type: AnswerType) -> bool:
-    """Whether a statement hedges: "either ...", or two different answers joined by "or" ("5 or 6", "(b)
-    fairgrounds or (c) movie theatre", "probably B or C", "yes or no", "yes/no"). Restatements are not
-    hedges: "12, since 3 or 4", "(D) both A and B", "(E) none of A, B or C", "15 minutes, or 0.25 hours"."""
-    text = _sentence(_undecorate(span, hedges=answer_type is not AnswerType.STRING))
-    text = _MAYBE.sub("", text)
-    if _EITHER.match(text):
-        return True
-    if answer_type is AnswerType.NUMBER:
-        m = _NUMBER_OR.match(text)
-        return bool(m) and to_fraction(m.group(1).replace(",", "")) != to_fraction(m.group(3).replace(",", ""))
-    if answer_type in (AnswerType.STRING, AnswerType.MATH):  # "or" and "," belong to such answers
-        return False
-    read = READERS[answer_type]
-    joint = _OR_SLASH if answer_type is AnswerType.YESNO else _OR
-    for m in joint.finditer(text):
-        left = text[: m.start()]
-        if _REASON.search(left) or len(left.split()) > 8:
-            return False
-        first, second = read(left, True), read(_MAYBE.sub("", text[m.end() :]), True)
-        if first is not None and second is not None and first != second:
-            return True
-    return False
+def _alternatives(span: str, answer_type: AnswerType, read: Read) -> bool:
+    return alternatives(span, answer_type is AnswerType.NUMBER, answer_type in (AnswerType.STRING, AnswerType.MATH),
+                        read, joint_slash=answer_type is AnswerType.YESNO)
 
 
-def _last_answer(text: str, answer_type: AnswerType) -> tuple[str | None, bool]:
+def _last_answer(text: str, answer_type: AnswerType, options: Sequence[str] = ()) -> tuple[str | None, bool]:
     """The answer of the last statement that states a readable one ("the answer is unclear" states none),
     and whether that statement hedges (then it states no answer: a hedge is not a commitment)."""
-    read = READERS[answer_type]
+    read = reader(answer_type, options)
     for statement in reversed(_statements(text, answer_type)):
         answer = read(statement.span, statement.leading_only)
         if answer is not None:
-            hedged = _alternatives(statement.span, answer_type)
+            hedged = _alternatives(statement.span, answer_type, read)
             return (None, True) if hedged else (answer, False)
     return None, False
 
 
-def _strict(text: str, answer_type: AnswerType) -> str | None:
-    return _last_answer(text, answer_type)[0]
+def _strict(text: str, answer_type: AnswerType, options: Sequence[str] = ()) -> str | None:
+    return _last_answer(text, answer_type, options)[0]
 
 
-def hedged(text: str, answer_type: AnswerType) -> bool:
+def hedged(text: str, answer_type: AnswerType, options: Sequence[str] = ()) -> bool:
     """Whether the final answer statement of `text` hedges between answers (it is then scored wrong)."""
-    return _last_answer(clean_text(text), answer_type)[1]
+    return _last_answer(clean_text(text), answer_type, options)[1]
 
 
-def _flexible(text: str, answer_type: AnswerType) -> str | None:
-    """The last value of the type in the text, negated ones left out; for strings, the last line's answer."""
+def _flexible(text: str, answer_type: AnswerType, options: Sequence[str] = ()) -> str | None:
+    """The last value of the type in the text, negated ones and a check after the last statement left
+    out; for strings, the last line's answer."""
+    statements = _statements(text, answer_type)
+    text = before_aside(text, statements[-1].start) if statements else text
     if answer_type is AnswerType.NUMBER:
-        candidates = _number_candidates(text)
+        candidates = number_candidates(text)
         return format_number(candidates[-1][1]) if candidates else None
     if answer_type is AnswerType.CHOICE:
-        stated = [(s.start, _read_choice(s.span, True)) for s in _statements(text, answer_type)]
-        found = sorted(_letters(text) + [(p, a) for p, a in stated if a])
+        read = reader(answer_type, options)
+        stated = [(s.start, read(s.span, True)) for s in statements if s.start < len(text)]
+        found = sorted(letters(text) + [(p, a) for p, a in stated if a])
         return found[-1][1] if found else None
     if answer_type is AnswerType.YESNO:
-        words = _YESNO.findall(_mask(text))
+        words = _YESNO.findall(mask(text))
         return _yesno(words[-1]) if words else None
     if answer_type is AnswerType.MATH:  # the last box, else the last line's statement, else the last number
         boxes = boxed(text)
-        candidates = _number_candidates(text)
+        candidates = number_candidates(text)
         return ((read_expression(boxes[-1][1]) if boxes else None)
                 or _strict(text.strip().splitlines()[-1] if text.strip() else "", answer_type)
                 or (format_number(candidates[-1][1]) if candidates else None))
@@ -331,30 +282,27 @@ def _flexible(text: str, answer_type: AnswerType) -> str | None:
     return (_strict(lines[-1], answer_type) or normalize_string(lines[-1]) or None) if lines else None
 
 
-def extract(text: str, answer_type: AnswerType) -> Extracted:
-    """Both pipelines' canonical answers for one generation."""
+def extract(text: str, answer_type: AnswerType, options: Sequence[str] = ()) -> Extracted:
+    """Both pipelines' canonical answers for one generation; `options`: a choice question's option texts,
+    so that an answer naming an option by its text reads as its letter."""
     text = clean_text(text)
-    return Extracted(strict=_strict(text, answer_type), flexible=_flexible(text, answer_type))
+    return Extracted(strict=_strict(text, answer_type, options), flexible=_flexible(text, answer_type, options))
 
 
-def final_statement(text: str, answer_type: AnswerType | None = None) -> tuple[int, str] | None:
+def final_statement(text: str, answer_type: AnswerType | None = None,
+                    options: Sequence[str] = ()) -> tuple[int, str] | None:
     """Where the last "The answer is X" statement starts, and X as written (its first sentence).
 
     Negated statements ("the answer is not 50") are no statements. With `answer_type`, only statements
     whose X is a readable answer of that type count.
     """
     text = clean_text(text)
+    read = reader(answer_type, options) if answer_type else None
     for statement in reversed(_statements(text, answer_type or AnswerType.STRING)):
-        if statement.leading_only or not _ANSWER.match(text, statement.start):
+        if statement.leading_only or not (_ANSWER.match(text, statement.start)
+                                          or _ANSWER_HEADING.match(text, statement.start)):
             continue
-        if answer_type is None or READERS[answer_type](statement.span, False) is not None:
-            stated = _sentence(_BOLD.sub("", statement.span).strip(" \t*_:")).rstrip(".")
+        if read is None or read(statement.span, False) is not None:
+            stated = sentence(BOLD.sub("", statement.span).strip(" \t*_:")).rstrip(".")
             return statement.start, stated
     return None
-
-
-def normalize_string(text: str) -> str:
-    """Case, punctuation and spacing folded: "Dr. Smith" → "dr smith", "Paris, France" → "paris france"."""
-    text = text.casefold().strip()
-    text = text.translate(str.maketrans("", "", string.punctuation))
-    return " ".join(text.split())

@@ -6,11 +6,14 @@ it rounds, e.g. 0.33 for 1/3), LaTeX expressions by math-verify, other types by 
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from capgap.tasks.expressions import clean_text, expression_gold, same_expression
 from capgap.tasks.extraction import READERS, AnswerType, normalize_string, read_number
-from capgap.tasks.numbers import decimal_places, rounds_to, to_fraction
+from capgap.tasks.notation import plain_numbers
+from capgap.tasks.numbers import decimal_places, expression_tokens, rounds_to, to_fraction
+from capgap.tasks.spans import undecorate
 
 
 def parse_number(text: str | None) -> float | None:
@@ -20,6 +23,16 @@ def parse_number(text: str | None) -> float | None:
     canonical = read_number(clean_text(text), leading_only=False)
     value = to_fraction(canonical) if canonical else None
     return None if value is None else float(value)
+
+
+def one_number(text: str) -> bool:
+    """Whether `text` is one number as a gold answer states it: a value from its first character ("42",
+    "$1,200", "3/4", "\\frac{1}{2}", "25%", "12 apples"), with no second number after it ("3:45", "5 or 6",
+    "[1, 2]" and "Paris 2024" are not one number)."""
+    text = undecorate(plain_numbers(clean_text(text)))
+    if read_number(text, leading_only=True) is None:
+        return False
+    return bool(re.match(r"\S*\\[a-zA-Z]", text)) or not re.search(r"\d", expression_tokens(text)[1])
 
 
 def canonical_gold(gold: str, answer_type: AnswerType) -> str:

@@ -12,7 +12,7 @@ from capgap.errors import CapgapError
 from capgap.tasks.arith import number_exemplars
 from capgap.tasks.base import Item, Task
 from capgap.tasks.extraction import AnswerType
-from capgap.tasks.grading import canonical_gold
+from capgap.tasks.grading import canonical_gold, one_number
 
 
 def field_value(where: str, record: dict, name: str, hint: str) -> object:
@@ -25,6 +25,9 @@ def field_value(where: str, record: dict, name: str, hint: str) -> object:
 
 
 def gold_value(where: str, raw: object, answer_type: AnswerType, field: str) -> str:
+    if answer_type is AnswerType.NUMBER and not one_number(str(raw)):
+        raise CapgapError(f"{where}: field '{field}' = {str(raw)[:60]!r} is not one number (a number task's gold is "
+                          "a value such as 42, 3.5, 1/2 or $1,200); fix the value or choose another --answer-type")
     try:
         return canonical_gold(str(raw), answer_type)
     except ValueError:

@@ -115,5 +115,5 @@ def check_jsonl(options: dict) -> list[tuple[str, str]]:
             if key in options:
                 parse(options[key])
         except CapgapError as e:
-            problems.append((key, str(e)))
+            problems.append((key, str(e).removeprefix(f"{key}: ")))
     return problems

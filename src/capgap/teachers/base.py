@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from capgap.tasks.base import Item, Task
-from capgap.tasks.extraction import AnswerType, final_statement, hedged
+from capgap.tasks.extraction import AnswerType, final_statement, hedged, reader
 from capgap.tasks.grading import canonical_gold
 
 
@@ -57,19 +57,21 @@ class Normalized(NamedTuple):
     hedged: bool  # the final statement hedges between answers: scored wrong, never trained on
 
 
-def _canonical(stated: str, task: Task) -> str:
+def _canonical(stated: str, task: Task, options: list[str]) -> str:
     """X of "The answer is X" as every teacher's targets state it: 42 (not "(84 / 2)" or "$42.00"), yes / no
     (not "True"), the option letter B (not "(b) fairgrounds"); string answers as written. An X that no
     reader takes as an answer ("((29/2) and (30/2))") stays as written, and states no answer."""
     if task.answer_type is AnswerType.STRING:
         return stated
+    if options:  # a choice stated by its option's text: its letter
+        return reader(task.answer_type, options)(stated, False) or stated
     try:
         return canonical_gold(stated, task.answer_type)
     except ValueError:
         return stated
 
 
-def normalize_rationale(text: str, task: Task, strip_prefix: str | None = None) -> Normalized:
+def normalize_rationale(text: str, task: Task, strip_prefix: str | None = None, item: Item | None = None) -> Normalized:
     """A teacher's text as a training target ending "The answer is X.", and the answer it states.
 
     Teachers phrase the end differently ("The answer is 145", "Answer: 42", "so ans is True", "The answer
@@ -82,20 +84,21 @@ def normalize_rationale(text: str, task: Task, strip_prefix: str | None = None) 
     text = text.strip()
     if strip_prefix and text.startswith(strip_prefix):
         text = text[len(strip_prefix) :].strip()
-    if hedged(text, task.answer_type):
+    options = task.options(item)
+    if hedged(text, task.answer_type, options):
         return Normalized(text, None, True)
-    statement = final_statement(text, task.answer_type) or final_statement(text)
+    statement = final_statement(text, task.answer_type, options) or final_statement(text)
     if statement:
         start, stated = statement
         body = text[:start].rstrip()
         body = re.sub(r"(?i)\b(so|therefore|thus|hence)?,?\s*(the|final)?\s*$", "", body).rstrip(" \t\n,;:-")
         body += "." if body and body[-1] not in ".!?" else ""
-        text = f"{body} The answer is {_canonical(stated, task)}.".strip()
+        text = f"{body} The answer is {_canonical(stated, task, options)}.".strip()
     else:
-        extracted = task.extract(text)
+        extracted = task.extract(text, item)
         if extracted.flexible is not None:
             text = f"{text.rstrip('.')}. The answer is {extracted.flexible}."
-    return Normalized(text, task.extract(text).strict, False)
+    return Normalized(text, task.extract(text, item).strict, False)
 
 
 def scored(item: Item, normalized: Normalized, task: Task, sample: int = 0) -> Rationale:

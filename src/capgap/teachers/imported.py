@@ -97,7 +97,7 @@ def imported_rationales(name: str, source: ImportSource, task: Task, pool: list[
             repeated += 1  # a second rationale for one question: the first is kept
             continue
         seen.add(item.id)
-        normalized = normalize_rationale(raw, task, source.strip_prefix)
+        normalized = normalize_rationale(raw, task, source.strip_prefix, item)
         if not normalized.text:
             empty += 1  # nothing to learn from; counts as a wrong answer in the teacher's accuracy
             continue

@@ -47,7 +47,7 @@ def model_rationales(config: TeacherConfig, pool_task: Task, store: Store, *, dt
                           precision=precision, batch_size=batch_size, progress=progress)
         eval_keys.append(result.eval_key)
         for item, row in zip(pool_task.items, result.rows, strict=True):
-            normalized = normalize_rationale(row["generation"], pool_task)
+            normalized = normalize_rationale(row["generation"], pool_task, item=item)
             if normalized.text:
                 rationales.append(scored(item, normalized, pool_task, sample))
     params = int(config.params) if config.params else None

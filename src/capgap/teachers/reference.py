@@ -16,7 +16,7 @@ def reference_rationales(name: str, task: Task, pool: list[Item], style: str = "
             continue
         text = lengthen(item.rationale, item.question, item.id) if style == "long" else item.rationale
         lengthened += text != item.rationale
-        rationales.append(scored(item, normalize_rationale(text, task), task))
+        rationales.append(scored(item, normalize_rationale(text, task, item=item), task))
     if not rationales:
         raise CapgapError(f"teacher '{name}' (kind reference): task '{task.name}' has no gold rationales in its "
                           "training pool; use a model or imported teacher")
