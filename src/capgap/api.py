@@ -97,6 +97,7 @@ def run(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, run_di
 @dataclass
 class RebaseResult(RunResult):
     rebase: object = None  # `selection.rebase.Rebase`: the lineage, both checkpoints, the teachers re-run and why
+    config_edit: str | None = None  # what to write in the config so that `capgap run` keeps the new checkpoint
 
 
 def rebase(config: str | Path, *, to: str, from_: str | None = None, budget: str | None = None,
@@ -109,7 +110,7 @@ def rebase(config: str | Path, *, to: str, from_: str | None = None, budget: str
     from capgap.logs import log
     from capgap.report import write_files
     from capgap.selection.predict import predict_study
-    from capgap.selection.rebase import rebase_study
+    from capgap.selection.rebase import config_edit, rebase_study
     from capgap.selection.select import parse_budget
 
     share = parse_budget(budget) if budget is not None else None
@@ -120,7 +121,7 @@ def rebase(config: str | Path, *, to: str, from_: str | None = None, budget: str
                             share, lambda grown: predict_study(grown, opened, log=log), log)
         analysis = analyse_store(opened, study.name)
     paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
-    return RebaseResult(public(analysis["studies"][0]), paths, run_dir, done)
+    return RebaseResult(public(analysis["studies"][0]), paths, run_dir, done, config_edit(study, done))
 
 
 def _lengths(config, lengths: int, progress: bool) -> list[str]:

@@ -74,6 +74,22 @@ UNCHANGED = {
     "plain-gsm8k": ("She sold 48 + 24 = 72 clips.\n#### 72", "72", "72", "72"),
     "percent-alone": ("The answer is 25%.", "25", "25", "25"),
     "which-after-plain-value": ("The answer is 12, which is more than 10.", "12", "12", "10"),
+    "which-after-a-result": ("The answer is 3 × 4 = 12, which is 2 more than 10.", "12", "12", "10"),
+    "which-is-a-dozen": ("The answer is 5 + 7 = 12, which is 1 dozen.", "12", "12", "1"),
+    "which-is-a-restatement": ("The answer is 6 * 7, which is 6 times 7.", "42", "42", "7"),
+    "own-would-say": ("So I would say the answer is 12.", "12", "12", "12"),
+    "own-could-conclude": ("We could conclude that the answer is 12.", "12", "12", "12"),
+    "incorrectly-counted-is-no-hypothesis": ("Since Tom incorrectly counted 3 extra eggs, the answer is 12.", "12",
+                                             "12", "12"),
+    "naive-then-but": ("A naive approach gives 10, but the answer is 12.", "12", "12", "12"),
+    "hypothesis-then-correction": ("Someone might think the answer is 15, but the answer is 18.", "18", "18", "18"),
+    "final-answer-would-say": ("Final answer: I would say 12.", "12", "12", "12"),
+    "decimal-then-hypothesis": ("The answer is 12.5, though some might think it is 13.", "12.5", "12.5", "13"),
+    "answer-heading-then-check": ("**Answer:**\nLet's check the numbers: 5 + 7 = 12.", "12", "12", "12"),
+    "leading-turn-header": ("<|im_start|>assistant\nThe answer is 12.", "12", "12", "12"),
+    "quotient-times-ten": ("The answer is 6 / 3 × 10^2.", "200", "200", "2"),
+    "chained-scale-words": ("The answer is 2 hundred thousand.", "200000", "200000", "200000"),
+    "mixed-number": ("The answer is 3 1/2 cups.", "3.5", "3.5", "3.5"),
 }
 
 
@@ -101,7 +117,7 @@ def test_a_scaled_answer_is_the_full_value():
 
 
 STRING_FAMILIES = {
-    "leading-article": ("The answer is the Pacific Ocean.", "Pacific Ocean", "pacific ocean"),
+    "leading-article": ("The answer is the Pacific Ocean.", "Pacific Ocean", "the pacific ocean"),
     "gold-with-article": ("The answer is Pacific Ocean.", "The Pacific Ocean", "pacific ocean"),
     "appositive": ("The answer is photosynthesis, the process by which plants make food.", "photosynthesis",
                    "photosynthesis"),
@@ -152,6 +168,19 @@ def test_a_teacher_naming_the_option_trains_on_its_letter():
     task = Task("t", [item], C)
     normalized = normalize_rationale("Whales are huge. So the answer is Blue whale.", task, item=item)
     assert normalized.text.endswith("The answer is B.") and normalized.answer == "B"
+
+
+def test_stored_string_golds_with_an_article_still_match():
+    """Golds are stored as version 3 canonicalised them ("the beatles"); articles fold at comparison."""
+    assert scores(S, "The answer is Beatles.", "the beatles")["correct_strict"] == 1
+    assert scores(S, "The answer is the Beatles.", "beatles")["correct_strict"] == 1
+    assert scores(S, "The answer is the Rolling Stones.", "the beatles")["correct_strict"] == 0
+
+
+def test_a_rationale_running_into_a_next_turn_trains_on_its_own_turn():
+    task = Task("t", [Item("q", "What is 3 + 4?", "7")], N)
+    normalized = normalize_rationale("3 + 4 = 7. The answer is 7.<|im_end|>\n<|im_start|>user\nAnd 9?", task)
+    assert normalized.text == "3 + 4 = 7. The answer is 7." and normalized.answer == "7"
 
 
 def test_hedges_still_hold_with_the_new_readers():

@@ -97,6 +97,8 @@ def cmd_rebase(args: argparse.Namespace) -> int:
     result = api.rebase(args.config, to=args.to, from_=args.from_, budget=args.budget, store=args.store,
                         run_dir=args.run_dir, data_dir=args.data_dir, **executor_options(args))
     print(lineage_tables(result.study))
+    if result.config_edit:
+        print(f"next: write in {args.config}: {result.config_edit}")
     html, md, js = result.reports
     print(f"report: {html} (also {md.name}, {js.name}; rebuild with `capgap report {result.run_dir}`)")
     return 0

@@ -72,8 +72,13 @@ def split_lineages(data: dict) -> tuple[dict, list[Lineage], list[tuple[str, str
     return {**data, "students": flat}, lineages, problems
 
 
-def lineage_records(lineages: list[Lineage]) -> list[dict]:
-    return [{"name": lin.name, "checkpoints": list(lin.checkpoints)} for lin in lineages]
+def student_where(lineages: list[Lineage], spec: str, index: int) -> str:
+    """Where a student of the flat list is written in the config: its lineage's checkpoint, or students[i]
+    (the flat index is the file's when no lineage comes before it)."""
+    for lineage in lineages:
+        if spec in lineage.checkpoints:
+            return f"students (lineage {lineage.name}, checkpoints[{lineage.checkpoints.index(spec)}])"
+    return f"students[{index}]"
 
 
 def lineages_of(config: dict) -> list[Lineage]:

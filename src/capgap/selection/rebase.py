@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from capgap.config import StudyConfig
 from capgap.config.lineages import Lineage
 from capgap.errors import CapgapError
 from capgap.evaluation.predictors import ranked
+from capgap.knobs import PLAIN_NAME
 from capgap.store import Store
 from capgap.study.executors import Executor
 from capgap.study.runner import run_study
@@ -45,8 +47,12 @@ class Rebase:
 
 def lineage_to_extend(config: StudyConfig, old: str | None) -> tuple[Lineage, str]:
     """The lineage a rebase extends and its checkpoint to start from (default: its newest)."""
-    lineages = config.lineages or ([Lineage(config.students[0], (config.students[0],))]
-                                   if len(config.students) == 1 else [])
+    if not config.lineages and len(config.students) == 1:  # a plain student: the lineage of its one checkpoint
+        spec = config.students[0]
+        name = spec if re.fullmatch(PLAIN_NAME[0], spec) else "student"
+        lineages = [Lineage(name, (spec,))]
+    else:
+        lineages = list(config.lineages)
     if old is not None:
         lineages = [lin for lin in lineages if old in lin.checkpoints]
         if not lineages:
@@ -136,8 +142,21 @@ def rebase_study(config: StudyConfig, store: Store, run_dir: Path, executor: Exe
         f"{len(chosen)} of {len(teachers)} teacher(s) on {labels[new]}")
     for teacher in teachers:
         log(f"  {teacher}: {why[teacher]}")
-    done = {c["cell_key"] for c in store.study.cells(config.name) if c["status"] == "done" and c["student"] == old}
-    log(f"reused from the store: {len(done)} finished cell(s) of {labels[old]} with their checkpoints and "
+    cells = store.study.cells(config.name)
+    done = {c["cell_key"] for c in cells if c["status"] in ("done", "skipped")}
+    reused = sum(c["student"] == old and c["cell_key"] in done for c in cells)
+    log(f"reused from the store: {reused} finished cell(s) of {labels[old]} with their checkpoints and "
         f"evaluations, its baseline, the teachers' rationales; new: the baseline of {labels[new]} and its cells")
-    run_study(grown, store, run_dir, executor, keep=lambda cell: cell.student != new or cell.teacher in chosen)
+    # the chosen teachers on the new checkpoint, and what other checkpoints finished: nothing else is trained
+    run_study(grown, store, run_dir, executor,
+              keep=lambda cell: (cell.student == new and cell.teacher in chosen) or cell.key in done)
     return result
+
+
+def config_edit(config: StudyConfig, result: Rebase) -> str | None:
+    """What to write in the config so that `capgap run` keeps the new checkpoint (None: it is there)."""
+    listed = next((lin for lin in config.lineages if lin.name == result.lineage.name), None)
+    if listed is not None and result.new in listed.checkpoints:
+        return None
+    return (f"students: [{{name: {result.lineage.name}, checkpoints: [{', '.join(result.lineage.checkpoints)}]}}] "
+            f"(the lineage with {result.new}, so that `capgap run` keeps it)")

@@ -4,6 +4,7 @@ file that is a capgap store, a read-only opening that works even in a folder thi
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def check_owned(conn: sqlite3.Connection, path: Path) -> None:
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
         raise CapgapError(f"{path} is an SQLite file of another application (tables: {shown}), not a capgap "
                           "results store; nothing was written to it: pass --store with a capgap store or a new path")
-    if not str(version[0]).strip().isdigit():
+    if not re.fullmatch(r"\s*[0-9]+\s*", str(version[0])):
         raise CapgapError(f"results store {path}: its schema version {str(version[0])[:40]!r} is not a number (the "
                           "file was edited or damaged); nothing was written to it: restore it from a copy, or pass "
                           "--store with another path")

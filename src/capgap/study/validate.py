@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from capgap.config import StudyConfig, TaskConfig, parse, read_yaml
+from capgap.config.lineages import student_where
 from capgap.config.schema import READ_KINDS, config_record, own_budgets
 from capgap.errors import CapgapError
 from capgap.models import resolve
@@ -59,7 +60,7 @@ def _check(path: Path, data_dir: str | None) -> Validation:
         return Validation(list(problems))
     problems = list(problems)
     for i, spec in enumerate(config.students):
-        _guard(problems, f"students[{i}]", lambda spec=spec: resolve(spec))
+        _guard(problems, student_where(config.lineages, spec, i), lambda spec=spec: resolve(spec))
     for i, t in enumerate(config.teachers):
         if t.kind == "model" and t.backend != "openai":  # a served model's name is the server's to know
             _guard(problems, f"teachers[{i}].model", lambda t=t: resolve(t.model))

@@ -32,16 +32,23 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # "<|im_end|>\n<|im_start|>user ...", is not the model's answer past it); others are blanked.
 _TURN_END = re.compile(r"<\|(?:im_end|im_start|eot_id|end_of_text|endoftext|end|user|system)\|>|<(?:end|start)_of_turn>"
                        r"|</s>")
-_SPECIAL = re.compile(r"<\|[a-z_]{1,24}\|>|<(?:bos|eos|pad)>|<s>")
+_SPECIAL = re.compile(r"<\|[a-z_]{1,24}\|>|<(?:bos|eos|pad)>|<s>|</s>|<(?:end|start)_of_turn>")
+
+
+def first_turn(text: str) -> str:
+    """`text` up to the end of its first chat turn: a turn token after some content ends it ("... The
+    answer is 7.<|im_end|><|im_start|>user ..."); one before any content ("<|im_start|>assistant\n...") does
+    not. Chat tokens left are blanked; every character before the cut keeps its position."""
+    blanked = _SPECIAL.sub(lambda m: " " * len(m.group(0)), text)
+    for m in _TURN_END.finditer(text):
+        if blanked[: m.start()].strip() and not re.fullmatch(r"\s*(?:assistant|model)\s*", blanked[: m.start()]):
+            return blanked[: m.start()]
+    return blanked
 
 
 def clean_text(text: str) -> str:
-    """Unicode minus and spaces as ASCII, so that "−5" is -5; cut at the end of the first chat turn, other
-    chat tokens blanked. Every character before the cut keeps its position."""
-    turn_end = _TURN_END.search(text)
-    text = text[: turn_end.start()] if turn_end else text
-    text = _SPECIAL.sub(lambda m: " " * len(m.group(0)), text)
-    return text.replace("\u2212", "-").replace("\u00a0", " ").replace("\u200b", " ")
+    """Unicode minus and spaces as ASCII, so that "−5" is -5; the first chat turn only (`first_turn`)."""
+    return first_turn(text).replace("\u2212", "-").replace("\u00a0", " ").replace("\u200b", " ")
 
 
 def braced_end(text: str, open_at: int, limit: int = 1000) -> int | None:

@@ -44,6 +44,7 @@ from capgap.tasks.spans import (
     number_candidates,
     sentence,
     undecorate,
+    without_article,
 )
 
 PIPELINES = ("strict", "flexible")
@@ -72,6 +73,12 @@ class _Statement:
     start: int
     span: str  # the text after the statement's phrase, to the end of its line
     leading_only: bool  # "#### X", "\boxed{X}", corrections: X must be an answer from its first character
+    span_at: int = -1  # where the span starts in the text
+
+    def sentence_end(self) -> int:
+        """Where the statement's first sentence ends ("12.5" is no end)."""
+        m = re.search(r"[.!?](?=\s|$)", self.span)
+        return self.span_at + (m.end() if m else len(self.span))
 
 
 Read = Callable[[str, bool], "str | None"]
@@ -93,6 +100,10 @@ _UNITS = re.compile(r"(?<=[\d)])(?:\s+(?!(?:and|or|but|since|because|so|then|is|
 _PERCENT_OF = re.compile(rf"\s*({NUM})\s*%\s*of\s+\$?({NUM})")
 _WHICH_IS = re.compile(r"\s*,?\s*(?:which|that|this)\s+(?:is|equals|gives|makes|comes\s+to)\s+(?:equal\s+to\s+)?"
                        r"|\s*,\s*i\.?e\.?,?\s+", re.IGNORECASE)
+# what may follow the value a "which is" clause states: a unit word, then the clause's end ("which is 40
+# apples."), not a comparison or another quantity ("which is 2 more than 10", "which is 1 dozen")
+_CLAUSE_END = re.compile(r"\s*(?!(?:dozen|times|more|less|fewer|percent|of|out|per|than|half|twice)\b)"
+                         r"(?:[A-Za-z$€£]+)?\s*(?:[.,;!?]|$)", re.IGNORECASE)
 _YESNO = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
 _APPOSITIVE = re.compile(r",\s+(?:the|a|an|which|who|whose|where|known\s+as|also\s+called|i\.e\.)\s", re.IGNORECASE)
 
@@ -105,7 +116,8 @@ def _computed(text: str) -> tuple[Fraction | None, str] | None:
         a, b = (Fraction(g.replace(",", "")) for g in percent.groups())
         return a * b / 100, text[percent.end() :]
     tokens, rest = expression_tokens(text)
-    return (leading_value(text)[1], rest) if any(kind == "op" for kind, _ in tokens) else None
+    kinds = {kind for kind, _ in tokens}
+    return (leading_value(text)[1], rest) if "op" in kinds and "eq" not in kinds else None
 
 
 def read_number(span: str, leading_only: bool) -> str | None:
@@ -119,8 +131,10 @@ def read_number(span: str, leading_only: bool) -> str | None:
     if computed is not None:
         value, rest = computed
         said = _WHICH_IS.match(rest)
-        stated = leading_value(rest[said.end() :]) if said else (False, None)
-        value = stated[1] if stated[0] and stated[1] is not None else value
+        clause = rest[said.end() :] if said else ""
+        stated = leading_value(clause) if said else (False, None)
+        ends = _CLAUSE_END.match(expression_tokens(clause)[1]) if said else None
+        value = stated[1] if stated[0] and stated[1] is not None and ends else value
     if not started and not leading_only:
         first = mask(sentence(span))
         candidates = number_candidates(first.rsplit("=", 1)[-1]) or number_candidates(first)
@@ -131,9 +145,9 @@ def read_number(span: str, leading_only: bool) -> str | None:
 def _option_named(text: str, options: Sequence[str]) -> str | None:
     """The letter of the option whose text (or value) the statement starts with: "blue whale, because"
     names the option "Blue whale"; the longest such option wins ("10" is no prefix of "100")."""
-    folded = normalize_string(sentence(text))
+    folded = without_article(normalize_string(sentence(text)))
     named = [(len(o), LETTERS[i]) for i, option in enumerate(options[: len(LETTERS)])
-             if (o := normalize_string(option)) and (folded == o or folded.startswith(o + " "))]
+             if (o := without_article(normalize_string(option))) and (folded == o or folded.startswith(o + " "))]
     return max(named)[1] if named else None
 
 
@@ -215,18 +229,19 @@ def _statements(text: str, answer_type: AnswerType) -> list[_Statement]:
             fix = _CORRECTION.search(window)
             if fix:
                 start = negated.end() + fix.end()
-                found.append(_Statement(start, text[start:].split("\n")[0], True))
+                found.append(_Statement(start, text[start:].split("\n")[0], True, start))
             continue
-        span = text[m.end() : end]
+        span, span_at = text[m.end() : end], m.end()
         if _MATH_FENCE.fullmatch(span):  # "Final Answer:\n42", "The answer is\n$$\n12\n$$"
             span = _next_content(text, m.end())
+            span_at = text.find(span, m.end()) if span else m.end()
         if not supposed(text, m.start(), span):
-            found.append(_Statement(m.start(), span, False))
+            found.append(_Statement(m.start(), span, False, span_at))
     for m in _HASHES.finditer(text):
         if _NUMBERED.match(m.group(1)) or (answer_type is AnswerType.STRING and _HEADING.match(m.group(1))):
             continue
-        found.append(_Statement(m.start(), m.group(1), True))
-    found += [_Statement(start, inner, True) for start, inner in boxed(text)]
+        found.append(_Statement(m.start(), m.group(1), True, m.start(1)))
+    found += [_Statement(start, inner, True, text.find(inner, start)) for start, inner in boxed(text)]
     return sorted(found, key=lambda s: s.start)
 
 
@@ -257,10 +272,16 @@ def hedged(text: str, answer_type: AnswerType, options: Sequence[str] = ()) -> b
 
 
 def _flexible(text: str, answer_type: AnswerType, options: Sequence[str] = ()) -> str | None:
-    """The last value of the type in the text, negated ones and a check after the last statement left
-    out; for strings, the last line's answer."""
+    """The last value of the type in the text, negated ones left out, and a check or hypothesis after the
+    final statement's sentence too when something readable comes before it; for strings, the last line's."""
     statements = _statements(text, answer_type)
-    text = before_aside(text, statements[-1].start) if statements else text
+    cut = before_aside(text, statements[-1].sentence_end()) if statements else text
+    found = _flexible_of(cut, answer_type, options, statements) if cut != text else None
+    return found or _flexible_of(text, answer_type, options, statements)
+
+
+def _flexible_of(text: str, answer_type: AnswerType, options: Sequence[str],
+                 statements: list[_Statement]) -> str | None:
     if answer_type is AnswerType.NUMBER:
         candidates = number_candidates(text)
         return format_number(candidates[-1][1]) if candidates else None

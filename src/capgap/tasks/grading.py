@@ -13,7 +13,7 @@ from capgap.tasks.expressions import clean_text, expression_gold, same_expressio
 from capgap.tasks.extraction import READERS, AnswerType, normalize_string, read_number
 from capgap.tasks.notation import plain_numbers
 from capgap.tasks.numbers import decimal_places, expression_tokens, rounds_to, to_fraction
-from capgap.tasks.spans import undecorate
+from capgap.tasks.spans import undecorate, without_article
 
 
 def parse_number(text: str | None) -> float | None:
@@ -27,12 +27,17 @@ def parse_number(text: str | None) -> float | None:
 
 def one_number(text: str) -> bool:
     """Whether `text` is one number as a gold answer states it: a value from its first character ("42",
-    "$1,200", "3/4", "\\frac{1}{2}", "25%", "12 apples"), with no second number after it ("3:45", "5 or 6",
-    "[1, 2]" and "Paris 2024" are not one number)."""
+    "-7", "$1,200", "3/4", "3 1/2", "\\frac{1}{2}", "25%", "12 apples", "12 cm^2"), with no operation and no
+    second number after it ("3:45", "5 or 6", "1-2", "2024-01-01", "[1, 2]" and "Paris 2024" are not)."""
     text = undecorate(plain_numbers(clean_text(text)))
     if read_number(text, leading_only=True) is None:
         return False
-    return bool(re.match(r"\S*\\[a-zA-Z]", text)) or not re.search(r"\d", expression_tokens(text)[1])
+    if re.match(r"\S*\\[a-zA-Z]", text):  # LaTeX: math-verify read one value
+        return True
+    tokens, rest = expression_tokens(text)
+    shapes = [kind if kind != "op" else piece for kind, piece in tokens]
+    plain = shapes in (["num"], ["-", "num"], ["num", "/", "num"], ["-", "num", "/", "num"])
+    return plain and not re.search(r"(?<![A-Za-z^])\d", rest)  # "cm^2", "m2" are units
 
 
 def canonical_gold(gold: str, answer_type: AnswerType) -> str:
@@ -70,4 +75,6 @@ def is_correct(extracted: str | None, gold: str, answer_type: AnswerType) -> boo
         return a == b or _decimal_match(a, texts[0], b) or _decimal_match(b, texts[1], a)
     if answer_type is AnswerType.MATH:
         return same_expression(gold, extracted)
+    if answer_type is AnswerType.STRING:  # "the Pacific Ocean" states "Pacific Ocean", and the other way round
+        return without_article(normalize_string(extracted)) == without_article(normalize_string(gold))
     return extracted == gold

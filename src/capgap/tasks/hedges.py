@@ -30,9 +30,15 @@ _REASON = re.compile(r"\b(?:because|since|as|so|which|that|given|when|if|but|non
 _PLAIN = r"\$?-?\d[\d,]*(?:\.\d+)?"
 _NUMBER_OR = re.compile(rf"({_PLAIN})\s*([A-Za-z]+)?\s*,?\s*or\s+(?:{_HEDGE_WORDS})?({_PLAIN})"
                         r"\s*(?:\2)?\s*[.!]?\s*$", re.IGNORECASE)
-_SUPPOSED = re.compile(r"\b(?:(?:might|may|could|would)\s+(?:think|say|guess|assume|believe|conclude|expect)|"
-                       r"tempting|mistakenly|wrongly|incorrectly|common\s+(?:mistake|error)|naive(?:ly)?)\b",
+# Someone else's (or a mistaken) answer: "someone might think", "it is tempting to say", "a common mistake
+# is to say", "students wrongly conclude"; never the model's own "I would say" / "we could conclude".
+_SAYING = r"(?:say|said|says|think|thinks|thought|guess|assume|assumed|believe|conclude|concluded|answer|claim)"
+_SUPPOSED = re.compile(rf"(?<!\bi )(?<!\bwe )\b(?:might|may|could|would)\s+{_SAYING}\b|\btempting\s+to\s+{_SAYING}\b"
+                       rf"|\bcommon\s+(?:mistake|error)\b|\b(?:mistakenly|wrongly|incorrectly)\s+{_SAYING}\b",
                        re.IGNORECASE)
+# where the clause of a statement starts: a sentence end ("12.5" is none), a line, ";", or a turn ("but")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+_CLAUSE = re.compile(r"[.!?](?=\s)|[\n;]|,?\s*\b(?:but|however|yet|actually|instead)\b", re.IGNORECASE)
 _DISOWNING = re.compile(r",?\s*but\s+(?:that|this|it)(?:'s|\s+is|\s+would\s+be)\s+(?:wrong|incorrect|"
                         r"a\s+mistake|not\s+(?:right|correct))", re.IGNORECASE)
 _DISOWNED = re.compile(rf"[^.\n]*?{_DISOWNING.pattern}", re.IGNORECASE)
@@ -63,20 +69,27 @@ def alternatives(span: str, numeric: bool, open_ended: bool, read: Reader, joint
     return False
 
 
+def _clause_start(text: str, start: int, lookback: int = 300) -> int:
+    """Where the clause holding position `start` begins (after a sentence end, ";", a line or a "but")."""
+    ends = [m.end() for m in _CLAUSE.finditer(text, max(0, start - lookback), start)]
+    return ends[-1] if ends else max(0, start - lookback)
+
+
 def supposed(text: str, start: int, span: str) -> bool:
     """Whether the statement at `start` (its answer `span`) is a hypothesis, not the model's answer: its
-    sentence so far supposes ("someone might think", "it is tempting to say"), or it is disowned right
-    after ("..., but that is wrong")."""
-    sentence_start = max(text.rfind(c, 0, start) for c in ".!?\n") + 1
-    return bool(_SUPPOSED.search(text, sentence_start, start) or _DISOWNED.match(span))
+    clause so far supposes ("someone might think", "it is tempting to say"), or it is disowned right after
+    ("..., but that is wrong"). "I would say the answer is 12" is the model's own answer."""
+    return bool(_SUPPOSED.search(text, _clause_start(text, start), start) or _DISOWNED.match(span))
 
 
 def before_aside(text: str, after: int) -> str:
-    """`text` up to a check, a hypothesis or a disowned statement that follows position `after` (the final
-    statement), else all of it."""
+    """`text` up to a check, a hypothesis or a disowned statement that follows position `after` (the end of
+    the final statement's sentence), else all of it."""
     ends = [m.start() for m in [_CHECK.search(text, after)] if m]
-    for pattern in (_SUPPOSED, _DISOWNING):
-        m = pattern.search(text, after)
-        if m:
-            ends.append(max(text.rfind(c, after, m.start()) for c in ".!?\n") + 1 or m.start())
+    hypothesis, disowning = _SUPPOSED.search(text, after), _DISOWNING.search(text, after)
+    if hypothesis:
+        ends.append(max(_clause_start(text, hypothesis.start()), after))
+    if disowning:  # "The answer is 15, but that is wrong.": the whole sentence goes
+        starts = [m.end() for m in _SENTENCE_END.finditer(text, after, disowning.start())]
+        ends.append(starts[-1] if starts else after)
     return text[: min(ends)] if ends else text

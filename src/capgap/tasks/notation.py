@@ -26,6 +26,7 @@ from collections.abc import Callable
 _PLAIN = r"\d+(?:\.\d+)?"
 _THIN = "\u2009\u202f"
 _SCALES = {"hundred": 2, "thousand": 3, "million": 6, "billion": 9, "trillion": 12}
+_SCALE = "|".join(_SCALES)
 _CURRENCY = r"(?:\bRs\.?|\bINR\b|\bUSD\b|US\$|[₹€£¥])"
 # (pattern, rewrite, whether the new token ends where the old text did: signs must touch their number)
 _RULES: list[tuple[re.Pattern, Callable[[re.Match], str], bool]] = [
@@ -40,13 +41,19 @@ _RULES: list[tuple[re.Pattern, Callable[[re.Match], str], bool]] = [
     # spaced digit groups: thin spaces always, a plain space at a sentence end or in two groups and more
     (re.compile(rf"(?<![\d.,])\d{{1,3}}(?:(?:[{_THIN}]\d{{3}})+|(?: \d{{3}}){{2,}}|(?: \d{{3}})(?=[.!?]?\s*$|"
                 r"[.!?]\s|\s*\n))(?![\d]|[.,]\d)"), lambda m: re.sub(rf"[ {_THIN}]", "", m.group(0)), False),
-    # scientific notation: "1.5 × 10^6", "6.02 \times 10^{23}"
-    (re.compile(rf"(?<![\d.])({_PLAIN})\s*(?:×|[xX*·⋅]|\\times|\\cdot)\s*10\s*(?:\^|\*\*)\s*"
+    # a mixed number: "3 1/2" is 7/2 (kept as written when the fraction would be longer)
+    (re.compile(r"(?<![\d/.,])(\d+) (\d+)/(\d+)(?![\d/-])"),
+     lambda m: f"{int(m.group(1)) * int(m.group(3)) + int(m.group(2))}/{m.group(3)}"
+     if int(m.group(2)) < int(m.group(3)) else m.group(0), False),
+    # scientific notation: "1.5 × 10^6", "6.02 \times 10^{23}" (not a factor of a product or quotient:
+    # "6 / 3 × 10^2" is 200, and stays as written)
+    (re.compile(rf"(?<![\d.])(?<![/^*]\s)(?<![/^*])({_PLAIN})\s*(?:×|[xX*·⋅]|\\times|\\cdot)\s*10\s*(?:\^|\*\*)\s*"
                 r"(?:\{\s*([+-]?\d{1,3})\s*\}|([+-]?\d{1,3})(?!\d))"),
      lambda m: f"{m.group(1)}e{m.group(2) or m.group(3)}", False),
-    # scale words: "2 million", "1.5 billion"
-    (re.compile(rf"(?<![\d.,])({_PLAIN}|\d{{1,3}}(?:,\d{{3}})+)\s+({'|'.join(_SCALES)})\b(?![-‐])", re.IGNORECASE),
-     lambda m: f"{m.group(1).replace(',', '')}e{_SCALES[m.group(2).lower()]}", False),
+    # scale words: "2 million", "1.5 billion", "2 hundred thousand"
+    (re.compile(rf"(?<![\d.,])({_PLAIN}|\d{{1,3}}(?:,\d{{3}})+)\s+((?:(?:{_SCALE})\s+){{0,2}}(?:{_SCALE}))\b(?![-‐])",
+                re.IGNORECASE),
+     lambda m: f"{m.group(1).replace(',', '')}e{sum(_SCALES[w.lower()] for w in m.group(2).split())}", False),
     # signs in words and dashes
     (re.compile(r"\bnegative\s+(?=\$?\d)", re.IGNORECASE), lambda m: "-", True),
     (re.compile(r"(?:(?<=^)|(?<=[\s(=:]))[–—](?=\$?\d)"), lambda m: "-", True),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from capgap.tasks.base import Item, Task
+from capgap.tasks.expressions import first_turn
 from capgap.tasks.extraction import AnswerType, final_statement, hedged, reader
 from capgap.tasks.grading import canonical_gold
 
@@ -81,7 +82,7 @@ def normalize_rationale(text: str, task: Task, strip_prefix: str | None = None, 
     ...") is kept as written and flagged: it states no answer. The answer returned is the one the returned
     text states, so what is scored is what the student trains on.
     """
-    text = text.strip()
+    text = first_turn(text).strip()  # a rationale that runs on into a next chat turn ends with its own
     if strip_prefix and text.startswith(strip_prefix):
         text = text[len(strip_prefix) :].strip()
     options = task.options(item)
