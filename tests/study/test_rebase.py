@@ -4,6 +4,7 @@ what carried over; a cell paired with another checkpoint's baseline is refused."
 
 import contextlib
 import json
+import shutil
 import sqlite3
 
 import yaml
@@ -61,6 +62,10 @@ def test_rebase_reuses_pairs_with_its_own_baseline_and_reports_what_carried_over
 
     again = capgap("rebase", str(path), "--to", str(new), "--budget", "50%", "--store", str(store))
     assert again.returncode == 0 and again.stderr.count("[train]") == 0  # a second rebase finds it all stored
+    copy = tmp_path / "prod-copy"
+    shutil.copytree(tiny_model, copy)
+    one_error_line(capgap("rebase", str(path), "--to", str(copy), "--store", str(store)),
+                   f"--to {copy} holds the same weights as {tiny_model}")
 
     with contextlib.closing(sqlite3.connect(store)) as db:  # a post paired with the other checkpoint's baseline
         db.execute("UPDATE cells SET pre_eval_key=? WHERE student=?", (baselines[str(tiny_model)], str(new)))

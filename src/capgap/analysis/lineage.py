@@ -107,7 +107,7 @@ def _answer_deployments(found: list[dict]) -> None:
         d.setdefault("p_holm", None)
         d["answer"] = ("beats the new checkpoint" if significant and d["estimate"] > 0 else
                        "loses to the new checkpoint" if significant and d["estimate"] < 0 else
-                       "no detectable difference from the new checkpoint")
+                       "shows no detectable difference from the new checkpoint")
 
 
 def teacher_change(old: dict, new: dict, rank_old: int | None, rank_new: int | None,

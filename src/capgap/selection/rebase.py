@@ -29,6 +29,7 @@ from capgap.config.lineages import Lineage
 from capgap.errors import CapgapError
 from capgap.evaluation.predictors import ranked
 from capgap.knobs import PLAIN_NAME
+from capgap.models import resolve
 from capgap.store import Store
 from capgap.study.executors import Executor
 from capgap.study.runner import run_study
@@ -132,6 +133,9 @@ def rebase_study(config: StudyConfig, store: Store, run_dir: Path, executor: Exe
     if new == old:
         raise CapgapError(f"--to {new} is the checkpoint the study was run on; pass the new checkpoint")
     groups = finished_groups(store, config, old)
+    if resolve(new).fingerprint() == resolve(old).fingerprint():  # a bad path fails here, as one line
+        raise CapgapError(f"--to {new} holds the same weights as {old}: the baseline did not move; pass the new "
+                          "checkpoint")
     grown = extended(config, lineage, new)
     teachers = [t.name for t in config.teachers]
     moves = _rank_moves(predictions(grown), old, new)  # the cheap predictors on both checkpoints, always
