@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 # Columns that differ between two runs producing the same results.
-VOLATILE = {"created_at", "updated_at", "train_seconds", "checkpoint", "heartbeat", "versions_json"}
+VOLATILE = {"created_at", "updated_at", "train_seconds", "seconds", "checkpoint", "heartbeat", "versions_json"}
 SKIPPED_TABLES = {"leases"}
 
 
