@@ -39,7 +39,7 @@ def test_rebase_reuses_pairs_with_its_own_baseline_and_reports_what_carried_over
     assert log.count("[stored]") == 4 and log.count("[train]") == 2  # the leader's two seeds, on prod@2 only
     assert "not re-run: rsr rank moved by" in log
     assert "What carried over from prod@1 to prod@2:" in rebased.stdout
-    assert f"checkpoints: [{tiny_model}, {new}]" in rebased.stdout  # the lineage to write in the config
+    assert f"{{name: prod, checkpoints: [{tiny_model}, {new}]}}" in rebased.stdout  # the entry to write
 
     with Store(store) as s:
         cells = [c for c in s.study.cells("lin") if c["status"] == "done"]

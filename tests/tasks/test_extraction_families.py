@@ -84,7 +84,15 @@ UNCHANGED = {
     "naive-then-but": ("A naive approach gives 10, but the answer is 12.", "12", "12", "12"),
     "hypothesis-then-correction": ("Someone might think the answer is 15, but the answer is 18.", "18", "18", "18"),
     "final-answer-would-say": ("Final answer: I would say 12.", "12", "12", "12"),
-    "decimal-then-hypothesis": ("The answer is 12.5, though some might think it is 13.", "12.5", "12.5", "13"),
+    "decimal-then-hypothesis": ("The answer is 12.5, though some might think it is 13.", "12.5", "12.5", "12.5"),
+    "hypothesis-in-the-answer-sentence": ("The answer is 12, but someone might say 15.", "12", "12", "12"),
+    "impersonal-would-conclude": ("Therefore, one would conclude that the answer is 12.", "12", "12", "12"),
+    "impersonal-could-say": ("So you could say the answer is 12.", "12", "12", "12"),
+    "divided-then-times-ten": ("The answer is 6 ÷ 3 × 10^2.", "200", "200", "2"),
+    "latex-div-then-times-ten": ("The answer is $6 \\div 3 \\times 10^2$.", "200", "200", "2"),
+    "fraction-of-a-number": ("The answer is 1/3 of 90 = 30.", "30", "30", "30"),
+    "percent-of-equals": ("The answer is 50% of 80 = 40.", "40", "40", "40"),
+    "empty-turn-then-user": ("<|im_end|>\n<|im_start|>user\nAnd? The answer is 5.<|im_end|>", "5", None, None),
     "answer-heading-then-check": ("**Answer:**\nLet's check the numbers: 5 + 7 = 12.", "12", "12", "12"),
     "leading-turn-header": ("<|im_start|>assistant\nThe answer is 12.", "12", "12", "12"),
     "quotient-times-ten": ("The answer is 6 / 3 × 10^2.", "200", "200", "2"),
@@ -181,6 +189,8 @@ def test_a_rationale_running_into_a_next_turn_trains_on_its_own_turn():
     task = Task("t", [Item("q", "What is 3 + 4?", "7")], N)
     normalized = normalize_rationale("3 + 4 = 7. The answer is 7.<|im_end|>\n<|im_start|>user\nAnd 9?", task)
     assert normalized.text == "3 + 4 = 7. The answer is 7." and normalized.answer == "7"
+    headed = normalize_rationale("<|im_start|>assistant\n3 + 4 = 7. The answer is 7.", task)
+    assert headed.text == "3 + 4 = 7. The answer is 7."  # the role word is no part of the target
 
 
 def test_hedges_still_hold_with_the_new_readers():

@@ -31,6 +31,11 @@ def accuracy_table(view: dict) -> Table:
     return header, rows
 
 
+def _rank(t: dict) -> str:
+    """"2 → 1", or "-" for a teacher not ranked (trained at its own budget)."""
+    return "-" if t.get("rank_old") is None or t.get("rank_new") is None else f"{t['rank_old']} → {t['rank_new']}"
+
+
 def carried_table(step: dict) -> Table:
     """One step's teachers: both gains, their change (the paired difference of differences) and the verdict."""
     header = ["teacher", f"gain on {step['old']}", f"gain on {step['new']}", "change [95% CI]", "p", "rank",
@@ -43,7 +48,7 @@ def carried_table(step: dict) -> Table:
         change = t["change"]
         rows.append([t["teacher"], f"{pp(t['gain_old'])} {_ci(t['ci95_old'])}",
                      f"{pp(t['gain_new'])} {_ci(t['ci95_new'])}", f"{pp(change['estimate'])} {_ci(change['ci95'])}",
-                     _p(change["p_value"]), f"{t['rank_old']} → {t['rank_new']}", t["carried"]])
+                     _p(change["p_value"]), _rank(t), t["carried"]])
     return header, rows
 
 
@@ -58,7 +63,8 @@ def step_lines(step: dict) -> list[str]:
     for d in step.get("deployment", []):
         lines.append(f"Deploy {step['old']} distilled from {d['teacher']} instead of {step['new']}? It "
                      f"{d['answer']}: {pct(d['distilled_old'])} vs {pct(drift['pre_new']) if drift else '-'}, "
-                     f"{pp(d['estimate'])} points {_ci(d['ci95'])}, p {_p(d['p_value'])}.")
+                     f"{pp(d['estimate'])} points {_ci(d['ci95'])}, p {_p(d['p_value'])} (Holm over the "
+                     f"step's teachers: {_p(d.get('p_holm'))}).")
     return lines
 
 

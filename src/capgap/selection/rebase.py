@@ -162,5 +162,6 @@ def config_edit(config: StudyConfig, result: Rebase) -> str | None:
     listed = next((lin for lin in config.lineages if lin.name == result.lineage.name), None)
     if listed is not None and result.new in listed.checkpoints:
         return None
-    return (f"students: [{{name: {result.lineage.name}, checkpoints: [{', '.join(result.lineage.checkpoints)}]}}] "
-            f"(the lineage with {result.new}, so that `capgap run` keeps it)")
+    entry = f"{{name: {result.lineage.name}, checkpoints: [{', '.join(result.lineage.checkpoints)}]}}"
+    return (f"in students, make the entry of {result.old} (or of lineage {result.lineage.name}) {entry}, so that "
+            f"`capgap run` keeps {result.new}")

@@ -32,16 +32,22 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # "<|im_end|>\n<|im_start|>user ...", is not the model's answer past it); others are blanked.
 _TURN_END = re.compile(r"<\|(?:im_end|im_start|eot_id|end_of_text|endoftext|end|user|system)\|>|<(?:end|start)_of_turn>"
                        r"|</s>")
+_OPENING = re.compile(r"<\|im_start\|>|<start_of_turn>")
+_HEADER = re.compile(r"\s*(?:<\|im_start\|>|<start_of_turn>)[ \t]*(?:assistant|model)?[ \t]*\n?")
 _SPECIAL = re.compile(r"<\|[a-z_]{1,24}\|>|<(?:bos|eos|pad)>|<s>|</s>|<(?:end|start)_of_turn>")
 
 
 def first_turn(text: str) -> str:
-    """`text` up to the end of its first chat turn: a turn token after some content ends it ("... The
-    answer is 7.<|im_end|><|im_start|>user ..."); one before any content ("<|im_start|>assistant\n...") does
-    not. Chat tokens left are blanked; every character before the cut keeps its position."""
+    """`text` up to the end of its first chat turn: a closing token ends it wherever it stands ("... The
+    answer is 7.<|im_end|><|im_start|>user ..."; an empty turn is empty), an opening one after some content
+    does too; an opening token and its role at the start ("<|im_start|>assistant\n...") are blanked. Chat
+    tokens left are blanked; every character before the cut keeps its position."""
     blanked = _SPECIAL.sub(lambda m: " " * len(m.group(0)), text)
-    for m in _TURN_END.finditer(text):
-        if blanked[: m.start()].strip() and not re.fullmatch(r"\s*(?:assistant|model)\s*", blanked[: m.start()]):
+    header = _HEADER.match(text)
+    if header:  # "<|im_start|>assistant\n": the model's own turn begins; its role word is no answer
+        blanked = " " * header.end() + blanked[header.end() :]
+    for m in _TURN_END.finditer(text, header.end() if header else 0):
+        if not _OPENING.fullmatch(m.group(0)) or blanked[: m.start()].strip():
             return blanked[: m.start()]
     return blanked
 

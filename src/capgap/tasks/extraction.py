@@ -80,6 +80,11 @@ class _Statement:
         m = re.search(r"[.!?](?=\s|$)", self.span)
         return self.span_at + (m.end() if m else len(self.span))
 
+    def value_end(self) -> int:
+        """Where the value the statement starts with ends (its first word: "12.5,", "$1,234.50.")."""
+        m = re.match(r"\s*\S+", self.span)
+        return self.span_at + (m.end() if m else 0)
+
 
 Read = Callable[[str, bool], "str | None"]
 _ANSWER = re.compile(r"\b(?:final\s+)?(?:answer|ans\b\.?)[\s*_]*(?:is|was|would\s+be|:|=)[\s*_]*:?", re.IGNORECASE)
@@ -98,6 +103,8 @@ _HEADING = re.compile(r"(?:step|part|solution|explanation|reasoning|approach|pro
 _UNITS = re.compile(r"(?<=[\d)])(?:\s+(?!(?:and|or|but|since|because|so|then|is|are|was|were)\b)[A-Za-z]{2,})"
                     r"{1,3}(?=\s*(?:[+*×÷=]|/\s*[\d(]|-\s|x\s*\d))")
 _PERCENT_OF = re.compile(rf"\s*({NUM})\s*%\s*of\s+\$?({NUM})")
+_FRACTION_OF = re.compile(rf"\s*({NUM})\s*/\s*({NUM})\s+of\s+\$?({NUM})")
+# what a computation is said to give: ", which is 40", "= 40" ("1/3 of 90 = 30")
 _WHICH_IS = re.compile(r"\s*,?\s*(?:which|that|this)\s+(?:is|equals|gives|makes|comes\s+to)\s+(?:equal\s+to\s+)?"
                        r"|\s*,\s*i\.?e\.?,?\s+", re.IGNORECASE)
 # what may follow the value a "which is" clause states: a unit word, then the clause's end ("which is 40
@@ -111,10 +118,13 @@ _APPOSITIVE = re.compile(r",\s+(?:the|a|an|which|who|whose|where|known\s+as|also
 def _computed(text: str) -> tuple[Fraction | None, str] | None:
     """A statement that starts with a computation: its value and the text after it ("50% of 80, which is
     40" → 40 and ", which is 40"), or None when it starts with a plain value."""
-    percent = _PERCENT_OF.match(text)
+    percent, part = _PERCENT_OF.match(text), _FRACTION_OF.match(text)
     if percent:
         a, b = (Fraction(g.replace(",", "")) for g in percent.groups())
         return a * b / 100, text[percent.end() :]
+    if part:  # "1/3 of 90"
+        a, b, c = (Fraction(g.replace(",", "")) for g in part.groups())
+        return (a / b * c if b else None), text[part.end() :]
     tokens, rest = expression_tokens(text)
     kinds = {kind for kind, _ in tokens}
     return (leading_value(text)[1], rest) if "op" in kinds and "eq" not in kinds else None
@@ -130,7 +140,7 @@ def read_number(span: str, leading_only: bool) -> str | None:
     computed = _computed(text) if started else None
     if computed is not None:
         value, rest = computed
-        said = _WHICH_IS.match(rest)
+        said = _WHICH_IS.match(rest) or re.match(r"\s*=\s*", rest)
         clause = rest[said.end() :] if said else ""
         stated = leading_value(clause) if said else (False, None)
         ends = _CLAUSE_END.match(expression_tokens(clause)[1]) if said else None
@@ -275,7 +285,8 @@ def _flexible(text: str, answer_type: AnswerType, options: Sequence[str] = ()) -
     """The last value of the type in the text, negated ones left out, and a check or hypothesis after the
     final statement's sentence too when something readable comes before it; for strings, the last line's."""
     statements = _statements(text, answer_type)
-    cut = before_aside(text, statements[-1].sentence_end()) if statements else text
+    final = statements[-1] if statements else None
+    cut = before_aside(text, final.value_end(), final.sentence_end()) if final else text
     found = _flexible_of(cut, answer_type, options, statements) if cut != text else None
     return found or _flexible_of(text, answer_type, options, statements)
 

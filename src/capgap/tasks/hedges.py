@@ -31,9 +31,12 @@ _PLAIN = r"\$?-?\d[\d,]*(?:\.\d+)?"
 _NUMBER_OR = re.compile(rf"({_PLAIN})\s*([A-Za-z]+)?\s*,?\s*or\s+(?:{_HEDGE_WORDS})?({_PLAIN})"
                         r"\s*(?:\2)?\s*[.!]?\s*$", re.IGNORECASE)
 # Someone else's (or a mistaken) answer: "someone might think", "it is tempting to say", "a common mistake
-# is to say", "students wrongly conclude"; never the model's own "I would say" / "we could conclude".
+# is to say", "students wrongly conclude"; never the model's own "I would say" / "we could conclude", nor an
+# impersonal "one would conclude" / "you could say".
 _SAYING = r"(?:say|said|says|think|thinks|thought|guess|assume|assumed|believe|conclude|concluded|answer|claim)"
-_SUPPOSED = re.compile(rf"(?<!\bi )(?<!\bwe )\b(?:might|may|could|would)\s+{_SAYING}\b|\btempting\s+to\s+{_SAYING}\b"
+_SUPPOSED = re.compile(rf"(?<!\bi )(?<!\bwe )\b(?:might|may)\s+{_SAYING}\b"
+                       rf"|(?<!\bi )(?<!\bwe )(?<!\bone )(?<!\byou )\b(?:could|would)\s+{_SAYING}\b"
+                       rf"|\btempting\s+to\s+{_SAYING}\b"
                        rf"|\bcommon\s+(?:mistake|error)\b|\b(?:mistakenly|wrongly|incorrectly)\s+{_SAYING}\b",
                        re.IGNORECASE)
 # where the clause of a statement starts: a sentence end ("12.5" is none), a line, ";", or a turn ("but")
@@ -82,10 +85,11 @@ def supposed(text: str, start: int, span: str) -> bool:
     return bool(_SUPPOSED.search(text, _clause_start(text, start), start) or _DISOWNED.match(span))
 
 
-def before_aside(text: str, after: int) -> str:
-    """`text` up to a check, a hypothesis or a disowned statement that follows position `after` (the end of
-    the final statement's sentence), else all of it."""
-    ends = [m.start() for m in [_CHECK.search(text, after)] if m]
+def before_aside(text: str, after: int, checks_after: int) -> str:
+    """`text` up to a hypothesis or a disowned statement that follows position `after` (the end of the final
+    statement's value: "The answer is 12, but someone might say 15"), or a check that follows `checks_after`
+    (the end of its sentence); else all of it."""
+    ends = [m.start() for m in [_CHECK.search(text, checks_after)] if m]
     hypothesis, disowning = _SUPPOSED.search(text, after), _DISOWNING.search(text, after)
     if hypothesis:
         ends.append(max(_clause_start(text, hypothesis.start()), after))
