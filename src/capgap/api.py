@@ -81,17 +81,24 @@ def run(config: str | Path | None = None, *, store: Path = DEFAULT_STORE, run_di
         data_dir: str | None = None, executor: str = "local", ray_address: str | None = None,
         cpus_per_job: float = 1.0, gpus_per_job: float | None = None) -> RunResult:
     """Run a study (resuming what the store holds) and write its reports into the run folder."""
-    from capgap.analysis import analyse_store, public
-    from capgap.report import write_files
     from capgap.study.runner import run_study
 
     with _session(config, data_dir, store, run_dir, executor, ray_address, cpus_per_job, gpus_per_job) as (
             study, opened, run_dir, jobs):
         record_run_folder(run_dir, Path(store), study.name)
         run_study(study, opened, run_dir.resolve() if executor != "local" else run_dir, jobs)
-        analysis = analyse_store(opened, study.name)  # one reading of the store for the table and the report
+        return RunResult(*_reported(opened, study.name, run_dir), run_dir)
+
+
+def _reported(store, study: str, run_dir: Path) -> tuple[dict, list[Path]]:
+    """The study's analysis (as report.json holds it) and its reports written into the run folder: one reading
+    of the store for the printed table and the report."""
+    from capgap.analysis import analyse_store, public
+    from capgap.report import write_files
+
+    analysis = analyse_store(store, study)
     paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
-    return RunResult(public(analysis["studies"][0]), paths, run_dir)
+    return public(analysis["studies"][0]), paths
 
 
 @dataclass
@@ -106,9 +113,7 @@ def rebase(config: str | Path, *, to: str, from_: str | None = None, budget: str
            gpus_per_job: float | None = None) -> RebaseResult:
     """Re-base a finished study on a lineage's new checkpoint `to` (all teachers, or within `budget` the
     leader and the teachers predicted to move), reusing what the store holds; write its reports."""
-    from capgap.analysis import analyse_store, public
     from capgap.logs import log
-    from capgap.report import write_files
     from capgap.selection.predict import predict_study
     from capgap.selection.rebase import config_edit, rebase_study
     from capgap.selection.select import parse_budget
@@ -119,9 +124,7 @@ def rebase(config: str | Path, *, to: str, from_: str | None = None, budget: str
         record_run_folder(run_dir, Path(store), study.name)
         done = rebase_study(study, opened, run_dir.resolve() if executor != "local" else run_dir, jobs, to, from_,
                             share, lambda grown: predict_study(grown, opened, log=log), log)
-        analysis = analyse_store(opened, study.name)
-    paths = write_files(analysis, {fmt: run_dir / f"report.{fmt}" for fmt in ("html", "md", "json")})
-    return RebaseResult(public(analysis["studies"][0]), paths, run_dir, done, config_edit(study, done))
+        return RebaseResult(*_reported(opened, study.name, run_dir), run_dir, done, config_edit(study, done))
 
 
 def _lengths(config, lengths: int, progress: bool) -> list[str]:

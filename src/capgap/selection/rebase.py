@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from capgap.analysis import analyse_study
+from capgap.analysis.cells import group_cells
 from capgap.config import StudyConfig
 from capgap.config.lineages import Lineage
 from capgap.errors import CapgapError
@@ -77,7 +77,7 @@ def extended(config: StudyConfig, lineage: Lineage, new: str) -> StudyConfig:
 def finished_groups(store: Store, config: StudyConfig, old: str) -> list[dict]:
     """The old checkpoint's trained cells in the store (a rebase starts from a finished study)."""
     study = next((s for s in store.study.studies() if s["study"] == config.name), None)
-    groups = [g for g in analyse_study(store, study)["cells"] if g["student"] == old] if study else []
+    groups = [g for g in group_cells(store, study) if g["student"] == old] if study else []
     trained = [g for g in groups if g.get("gain") is not None]
     if not trained:
         raise CapgapError(f"study '{config.name}' has no finished cell of {old} in {store.path}; run it first "

@@ -33,7 +33,7 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _TURN_END = re.compile(r"<\|(?:im_end|im_start|eot_id|end_of_text|endoftext|end|user|system)\|>|<(?:end|start)_of_turn>"
                        r"|</s>")
 _OPENING = re.compile(r"<\|im_start\|>|<start_of_turn>")
-_HEADER = re.compile(r"\s*(?:<\|im_start\|>|<start_of_turn>)[ \t]*(?:assistant|model)?[ \t]*\n?")
+_HEADER = re.compile(rf"\s*(?:{_OPENING.pattern})[ \t]*(?:assistant|model)?[ \t]*\n?")
 _SPECIAL = re.compile(r"<\|[a-z_]{1,24}\|>|<(?:bos|eos|pad)>|<s>|</s>|<(?:end|start)_of_turn>")
 
 

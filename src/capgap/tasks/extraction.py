@@ -38,6 +38,7 @@ from capgap.tasks.numbers import NUM, expression_tokens, format_number, leading_
 from capgap.tasks.spans import (
     APOSTROPHE,
     BOLD,
+    SENTENCE_END,
     letters,
     mask,
     normalize_string,
@@ -77,7 +78,7 @@ class _Statement:
 
     def sentence_end(self) -> int:
         """Where the statement's first sentence ends ("12.5" is no end)."""
-        m = re.search(r"[.!?](?=\s|$)", self.span)
+        m = SENTENCE_END.search(self.span)
         return self.span_at + (m.end() if m else len(self.span))
 
     def value_end(self) -> int:

@@ -6,8 +6,7 @@
 - A hypothetical statement ("Someone might think the answer is 15, but ...", "It is tempting to say the
   answer is 15", "the answer is 15, but that is wrong") is not the model's answer: both pipelines skip it.
 - A check or a hypothesis after the answer ("Double-check: 9 - 4 = 5", "Someone might think 15") restates or
-  doubts the work; the
-  flexible pipeline reads the text before it.
+  doubts the work; the flexible pipeline reads the text before it.
 """
 
 from __future__ import annotations

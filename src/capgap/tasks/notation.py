@@ -47,7 +47,8 @@ _RULES: list[tuple[re.Pattern, Callable[[re.Match], str], bool]] = [
      if int(m.group(2)) < int(m.group(3)) else m.group(0), False),
     # scientific notation: "1.5 × 10^6", "6.02 \times 10^{23}" (not a factor of a product or quotient:
     # "6 / 3 × 10^2" is 200, and stays as written)
-    (re.compile(rf"(?<![\d.])(?<![/^*÷]\s)(?<![/^*÷])(?<!\\div\s)(?<!\\div)({_PLAIN})\s*(?:×|[xX*·⋅]|\\times|\\cdot)\s*10\s*(?:\^|\*\*)\s*"
+    (re.compile(rf"(?<![\d.])(?<![/^*÷]\s)(?<![/^*÷])(?<!\\div\s)(?<!\\div)({_PLAIN})"
+                r"\s*(?:×|[xX*·⋅]|\\times|\\cdot)\s*10\s*(?:\^|\*\*)\s*"
                 r"(?:\{\s*([+-]?\d{1,3})\s*\}|([+-]?\d{1,3})(?!\d))"),
      lambda m: f"{m.group(1)}e{m.group(2) or m.group(3)}", False),
     # scale words: "2 million", "1.5 billion", "2 hundred thousand"

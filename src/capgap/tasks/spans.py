@@ -24,6 +24,7 @@ from capgap.tasks.numbers import (
 )
 
 APOSTROPHE = "['’]"
+SENTENCE_END = re.compile(r"[.!?](?=\s|$)")  # ". " / "! " / "? " or the end: "12.5" has none
 _WRAPPER = re.compile(r"\\(?:boxed|fbox|text|textbf|mathrm|mathbf)\s*\{")
 _DECORATION = re.compile(r"(?:\s|\*|_|:|=|\\?\$|\\[(\[]|≈|~|(?:approximately|about|around|roughly|exactly|"
                          r"equal\s+to|a\s+total\s+of)\b)+", re.IGNORECASE)
@@ -75,7 +76,7 @@ def mask(text: str) -> str:
 
 def sentence(text: str) -> str:
     """The first sentence of `text`: cut at ". " / "! " / "? ", but not after "Dr." or an initial ("J.")."""
-    for m in re.finditer(r"[.!?](?=\s|$)", text):
+    for m in SENTENCE_END.finditer(text):
         before = text[max(text.rfind(c, 0, m.start()) for c in " \t\n") + 1 : m.start()]
         if m.group(0) == "." and (before.lower() in _ABBREVIATIONS or re.fullmatch(r"[A-Z]|\w(?:\.\w)+", before)):
             continue
