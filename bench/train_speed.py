@@ -6,8 +6,9 @@ The cell: the quickstart recipe's student, training settings and gold (reference
 pool, so no teacher has to be generated. Each variant trains the same rows with the same seed and steps:
 - `capgap`: `capgap.training.train`, exactly what a study runs (precision from `models.precision`);
   `capgap padding-free`: the same with `training.padding_free: true` (no compute on pad tokens);
-  `capgap full`: full fine-tuning; `capgap v3 recipe`: the recipe before its speed work (TRL's chunked loss,
-  LoRA's frozen weights cast by autocast on every forward), for the speed-up.
+  `capgap full`: full fine-tuning; `capgap v3 recipe`: the recipe before its speed work (TRL's chunked loss
+  over every position, LoRA's frozen weights cast by autocast on every forward, activations recomputed in the
+  backward pass), for the speed-up.
 - `trl-defaults`: TRL's SFTTrainer with its default SFTConfig but the same steps, batch and learning rate
   (padded batches, the model's own dtype, no capgap settings).
 Reported: whole seconds (model build, training, merge and save), the optimizer loop's seconds and tokens/s,
@@ -75,18 +76,20 @@ def trl_defaults(base_dir: Path, tokenizer, rows: list[dict], cfg, seed: int, ou
 @contextlib.contextmanager
 def previous_recipe(active: bool):
     """Training recipe v3 (before this bench's speed work), when `active`: TRL's own loss through its chunked
-    LM head, and LoRA's frozen weights cast by autocast on every forward."""
+    LM head over every position, LoRA's frozen weights cast by autocast on every forward, and activations
+    recomputed in the backward pass (gradient checkpointing, TRL's default)."""
     from trl import SFTTrainer
 
     from capgap.training import sft
 
-    saved = sft._trainer_class, sft._frozen_weights_in_bf16
+    saved = sft._trainer_class, sft._frozen_weights_in_bf16, sft.keep_activations
     if active:
         sft._trainer_class, sft._frozen_weights_in_bf16 = (lambda precision: SFTTrainer), (lambda *a: {})
+        sft.keep_activations = lambda *a: False
     try:
         yield
     finally:
-        sft._trainer_class, sft._frozen_weights_in_bf16 = saved
+        sft._trainer_class, sft._frozen_weights_in_bf16, sft.keep_activations = saved
 
 
 def main() -> None:

@@ -81,6 +81,65 @@ def test_the_models_own_loss_trains_what_trls_chunked_head_trains(tiny_model, tm
     assert own.loss_curve[0][1] > 0.5  # a real loss, not a constant
 
 
+def test_the_loss_on_scored_positions_is_the_loss_on_every_position(tiny_model):
+    # Recipe v5's LM head runs only where some row's next token is a completion token: the loss over a padded
+    # batch with prompts of different lengths is the full-logits loss, and fewer positions reach the head.
+    from transformers import AutoModelForCausalLM
+
+    from capgap.training.sft import _scored_positions, _takes_logits_to_keep
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    labels = torch.tensor([[-100, -100, -100, 5, 6, 7, -100], [-100, -100, -100, -100, -100, 8, 9]])
+    ids = torch.where(labels == -100, 3, labels)
+    mask = torch.ones_like(ids)
+    mask[0, -1] = 0  # a padded end: its label is -100
+    full = model(input_ids=ids, attention_mask=mask, labels=labels, num_items_in_batch=5)
+    scored = _scored_positions(labels)
+    assert scored["logits_to_keep"].tolist() == [2, 3, 4, 5]
+    part = model(input_ids=ids, attention_mask=mask, labels=labels, num_items_in_batch=5, **scored)
+    assert _takes_logits_to_keep(model) and part.logits.shape[1] == 4 < full.logits.shape[1]
+    assert torch.allclose(part.loss, full.loss, rtol=1e-6) and full.loss > 0.5
+
+
+def test_keeping_activations_trains_the_weights_recomputing_them_trains(tiny_model, tmp_path, monkeypatch):
+    # Gradient checkpointing recomputes the same values: switching it by free memory never changes a checkpoint.
+    # The LM head of a real LoRA run goes through the scored positions.
+    from capgap.training import sft
+
+    tokenizer, data = _rows(tiny_model)
+    bf16 = Precision("cpu", "bfloat16", "bf16-autocast", "test")
+    checkpointing, scored, trainer_args, positions = [], [], sft._trainer_args, sft._scored_positions
+    monkeypatch.setattr(sft, "_trainer_args", lambda *a: checkpointing.append(trainer_args(*a).gradient_checkpointing)
+                        or trainer_args(*a))
+    monkeypatch.setattr(sft, "_scored_positions", lambda labels: scored.append(labels.shape) or positions(labels))
+    monkeypatch.setattr(sft, "keep_activations", lambda *a: True)
+    kept = train(tiny_model, tokenizer, data.rows, CONFIG, 2, tmp_path / "kept", bf16)
+    monkeypatch.setattr(sft, "keep_activations", lambda *a: False)
+    recomputed = train(tiny_model, tokenizer, data.rows, CONFIG, 2, tmp_path / "recomputed", bf16)
+    assert checkpointing == [False, True] and len(scored) == 2 * CONFIG.steps
+    assert kept.loss_curve == recomputed.loss_curve
+    assert _weights_hash(kept.checkpoint) == _weights_hash(recomputed.checkpoint)
+    assert read_metadata(kept.checkpoint)["activations_kept"] and not read_metadata(recomputed.checkpoint)[
+        "activations_kept"]
+
+
+def test_activations_are_kept_when_they_fit_a_quarter_of_free_memory(monkeypatch):
+    from types import SimpleNamespace
+
+    from capgap.training import sft
+
+    smollm = SimpleNamespace(hidden_size=576, num_attention_heads=9, num_hidden_layers=30)
+    cpu = Precision("cpu", "bfloat16", "bf16-autocast", "test")
+    quickstart = TrainingConfig(batch_size=4, max_length=384)  # about 3.4 GB of activations
+    monkeypatch.setattr(sft, "_free_memory", lambda device: 20 * 2**30)
+    assert sft.keep_activations(smollm, quickstart, cpu)
+    assert not sft.keep_activations(smollm, TrainingConfig(batch_size=32, max_length=2048), cpu)
+    monkeypatch.setattr(sft, "_free_memory", lambda device: 8 * 2**30)
+    assert not sft.keep_activations(smollm, quickstart, cpu)
+    gemma = SimpleNamespace(text_config=SimpleNamespace(hidden_size=640, num_attention_heads=4, num_hidden_layers=18))
+    assert sft.keep_activations(gemma, TrainingConfig(batch_size=1, max_length=384), cpu)
+
+
 def test_the_loop_seconds_are_the_last_logged_runtime():
     from capgap.training.sft import loop_seconds
 

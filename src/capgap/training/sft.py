@@ -22,13 +22,16 @@ from capgap.errors import CapgapError
 from capgap.models.precision import Precision
 from capgap.training.checkpoints import METADATA, file_hashes, staging_folder
 
-TRAINING_VERSION = 4  # part of every cell's training key: bump when the recipe changes what a key trains
+TRAINING_VERSION = 5  # part of every cell's training key: bump when the recipe changes what a key trains
 # v2: every source of randomness seeded before the model is built; warmup as integer steps; over-long
 #     examples dropped (never cut before their final answer); precision chosen by `models.precision`.
 # v3: `epochs` become capgap's own max_steps (the same on every transformers); n_examples counts examples seen.
 # v4: on a CPU the loss is the model's own (mean cross-entropy over the completion tokens, as before, but
 #     computed by the model rather than by TRL's chunked head: other rounding), see `_trainer_class`. GPU
 #     training is unchanged, but its keys change with the version too (a GPU cell trains once more).
+# v5: on a CPU the LM head scores only the positions whose next token is a completion token in some row of the
+#     batch (`_scored_positions`): the same mean cross-entropy, other rounding. Activations are kept for the
+#     backward pass instead of recomputed wherever they fit in memory (`keep_activations`): the same values.
 
 
 @dataclass
@@ -85,7 +88,7 @@ def planned_steps(cfg: TrainingConfig, n_examples: int) -> int:
 
 
 def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: Precision, steps: int,
-                  warmup_steps: int):
+                  warmup_steps: int, keep: bool):
     from trl import SFTConfig
 
     # Under `accelerate launch` (training.launch) each of the WORLD_SIZE processes takes its share of every
@@ -103,7 +106,7 @@ def _trainer_args(cfg: TrainingConfig, seed: int, output_dir: Path, precision: P
         use_cpu=precision.device == "cpu",
         dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
         include_num_input_tokens_seen=True, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0,
-        max_steps=steps, padding_free=cfg.padding_free)
+        max_steps=steps, padding_free=cfg.padding_free, gradient_checkpointing=not keep)
 
 
 def _world_size() -> int:
@@ -112,13 +115,15 @@ def _world_size() -> int:
 
 
 def _trainer_class(precision: Precision):
-    """TRL's SFTTrainer; on a CPU, one whose loss is the model's own.
+    """TRL's SFTTrainer; on a CPU, one whose loss is the model's own, on the scored positions alone.
 
     TRL 1.x computes the loss through its fused, chunked LM head, which off Triton devices scores every position
     (prompt ones too) tile by tile with entropy and top-1 metrics beside: on the quickstart's cell that was a
     third of the optimizer loop on this CPU. The model's own loss is the same quantity, the mean cross-entropy
-    of the completion tokens (`num_items_in_batch` of them across accumulation steps). GPUs keep TRL's head,
-    which never materialises the full logits of a long batch."""
+    of the completion tokens (`num_items_in_batch` of them across accumulation steps); its LM head runs on the
+    positions that predict a completion token only (`_scored_positions`: a prompt is most of an example, and
+    the head's 49k-wide logits were a fifth of the loop). GPUs keep TRL's head, which never materialises the
+    full logits of a long batch."""
     from trl import SFTTrainer
 
     if precision.device != "cpu":
@@ -128,10 +133,58 @@ def _trainer_class(precision: Precision):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             from transformers import Trainer
 
-            return Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs,
+            takes = _takes_logits_to_keep(self.accelerator.unwrap_model(model))  # DDP under accelerate launch
+            scored = _scored_positions(inputs["labels"]) if takes else {}
+            return Trainer.compute_loss(self, model, {**inputs, "use_cache": False, **scored}, return_outputs,
                                         num_items_in_batch)
 
     return ModelLossTrainer
+
+
+def _scored_positions(labels) -> dict:
+    """The model's arguments that compute logits, and the loss, only where the next token is a label in some row:
+    `logits_to_keep` (those positions) and `shift_labels` (the next tokens there, -100 where a row has none).
+    The loss is the model's own cross-entropy over the same tokens as with every position scored."""
+    import torch
+
+    shifted = torch.nn.functional.pad(labels, (0, 1), value=-100)[:, 1:]
+    keep = (shifted != -100).any(dim=0).nonzero().squeeze(-1)
+    return {"logits_to_keep": keep, "shift_labels": shifted[:, keep].contiguous()}
+
+
+def _takes_logits_to_keep(model) -> bool:
+    """Whether the causal LM under any PEFT wrapper takes `logits_to_keep` (most transformers LMs do)."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
+
+
+def keep_activations(config, cfg: TrainingConfig, precision: Precision) -> bool:
+    """Whether every layer's activations can stay in memory for the backward pass, instead of being recomputed
+    (gradient checkpointing: a third more compute; the same values either way, tested).
+
+    The activations of a transformer layer take about s*b*h*(34 + 5*a*s/h) bytes in 16-bit (Korthikanti et al.
+    2022, s tokens, b rows, h hidden, a heads); doubled for float32 parts. They are kept when the whole model's
+    take under a quarter of the device's free memory: the quickstart's cell (3.4 GB) on a 24 GB CPU machine. On a
+    CPU the processes of one job (training.launch) share the memory, so all of theirs count; GPUs each hold their
+    rank's own."""
+    world = _world_size()
+    s, b = cfg.max_length, max(cfg.batch_size // world, 1)
+    text = getattr(config, "text_config", None) or config
+    h, a, layers = text.hidden_size, text.num_attention_heads, text.num_hidden_layers
+    need = 2 * layers * s * b * h * (34 + 5 * a * s / h) * (world if precision.device == "cpu" else 1)
+    return need < _free_memory(precision.device) / 4
+
+
+def _free_memory(device: str) -> int:
+    import torch
+
+    if device == "cuda":  # this rank's GPU (training.launch sets LOCAL_RANK), before the Trainer picks it
+        return torch.cuda.mem_get_info(int(os.environ.get("LOCAL_RANK", "0")))[0]
+    import psutil
+
+    return psutil.virtual_memory().available
 
 
 def _frozen_weights_in_bf16(model, precision: Precision) -> dict:
@@ -201,7 +254,8 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     originals = _frozen_weights_in_bf16(model, precision)
     steps = planned_steps(cfg, len(rows))
     warmup = math.ceil(cfg.warmup_ratio * steps)
-    args = _trainer_args(cfg, seed, staging / "trainer", precision, steps, warmup)
+    kept = keep_activations(model.config, cfg, precision)
+    args = _trainer_args(cfg, seed, staging / "trainer", precision, steps, warmup, kept)
     trainer = _trainer_class(precision)(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                         processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # capgap reports progress itself; the loss curve goes to the store
@@ -219,7 +273,7 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     seen = min(len(rows), trainer.state.global_step * effective)  # one shuffled pass draws without replacement
     result = TrainResult(out_dir, trainer.state.global_step, warmup, effective, seen, len(rows),
                          int(trainer.state.num_input_tokens_seen), time.perf_counter() - start, curve, loop)
-    record = {"training_version": TRAINING_VERSION, "seed": seed, "training": asdict(cfg),
+    record = {"training_version": TRAINING_VERSION, "seed": seed, "training": asdict(cfg), "activations_kept": kept,
               "precision": precision.record(), **{k: v for k, v in asdict(result).items() if k != "checkpoint"},
               **(metadata or {}), "files": file_hashes(staging)}
     _write(staging, lambda: (staging / METADATA).write_text(json.dumps(record, indent=1, default=str)))
