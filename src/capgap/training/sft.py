@@ -165,10 +165,9 @@ def keep_activations(config, cfg: TrainingConfig, precision: Precision) -> bool:
     (gradient checkpointing: a third more compute; the same values either way, tested).
 
     The activations of a transformer layer take about s*b*h*(34 + 5*a*s/h) bytes in 16-bit (Korthikanti et al.
-    2022, s tokens, b rows, h hidden, a heads); doubled for float32 parts. They are kept when the whole model's
-    take under a quarter of the device's free memory: the quickstart's cell (3.4 GB) on a 24 GB CPU machine. On a
-    CPU the processes of one job (training.launch) share the memory, so all of theirs count; GPUs each hold their
-    rank's own."""
+    2022, s tokens, b rows, h hidden, a heads); doubled for float32 parts. They are kept when all layers' fit in
+    a quarter of the device's free memory: the quickstart's cell (3.4 GB) on a 24 GB CPU machine. On a CPU the
+    processes of one job (training.launch) share the memory, so all of theirs count; a GPU holds its rank's."""
     world = _world_size()
     s, b = cfg.max_length, max(cfg.batch_size // world, 1)
     text = getattr(config, "text_config", None) or config
