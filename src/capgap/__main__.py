@@ -1,9 +1,7 @@
 """`python -m capgap` = the `capgap` command."""
 
-import sys
-
-from capgap.cli import main
+from capgap.cli import command
 
 # vLLM spawns worker processes when VLLM_ENABLE_V1_MULTIPROCESSING=1; they import this module again
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

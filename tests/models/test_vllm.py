@@ -54,6 +54,8 @@ def test_a_checkpoint_swapped_in_place_generates_as_a_fresh_engine_on_it(vllm_mo
     from capgap.models.vllm_engine import VLLMGenerator, close_engines
 
     base = VLLMGenerator.open(str(vllm_model), FP32)
+    cache = base.engine.llm.llm_engine.vllm_config.cache_config  # the KV cache holds the key's tokens, no more
+    assert cache.num_gpu_blocks * cache.block_size == vllm_engine.settings_for(FP32).kv_cache_tokens
     before = _greedy(base)
     swapped = VLLMGenerator.open(str(checkpoint), FP32, base=str(vllm_model))
     assert swapped.engine is base.engine and len(vllm_engine._ENGINES) == 1  # one engine, weights swapped
@@ -63,6 +65,29 @@ def test_a_checkpoint_swapped_in_place_generates_as_a_fresh_engine_on_it(vllm_mo
     close_engines()
     fresh = VLLMGenerator.open(str(checkpoint), FP32)
     assert _greedy(fresh) == after
+
+
+def test_fused_cpu_kernels_run_in_the_engine_and_generate_as_native_layers_in_float32(vllm_model, engines,
+                                                                                       monkeypatch):
+    import dataclasses
+
+    from capgap.models import vllm_engine
+    from capgap.models.vllm_engine import VLLMGenerator, close_engines
+
+    def layers(generator) -> set[str]:
+        return set(generator.engine.llm.apply_model(lambda m: sorted({type(x).__name__ for x in m.modules()}))[0])
+
+    close_engines()
+    fused = VLLMGenerator.open(str(vllm_model), FP32)
+    assert {"FusedRMSNorm", "FusedSiluAndMul"} <= layers(fused) and "RMSNorm" not in layers(fused)
+    with_fused = _greedy(fused, n=12)
+    auto = vllm_engine.settings_for
+    monkeypatch.setattr(vllm_engine, "settings_for", lambda p: dataclasses.replace(auto(p), fused_cpu_kernels=False))
+    native = VLLMGenerator.open(str(vllm_model), FP32)  # another key: another engine, vLLM's own layers
+    assert native.engine is not fused.engine and {"RMSNorm", "SiluAndMul"} <= layers(native)
+    assert "FusedRMSNorm" not in layers(native)
+    assert _greedy(native, n=12) == with_fused  # float32: the same numbers, so the kernels are wired right
+    close_engines()
 
 
 def test_a_process_runs_one_engine_at_a_time_and_restarts_one_it_stopped(vllm_model, checkpoint, engines):
@@ -123,6 +148,7 @@ def test_the_engine_and_its_numerics_are_in_the_key_and_auto_names_its_choice(vl
     vllm = engine_key(ModelRef(str(vllm_model), "vllm"), FP32)
     assert vllm["name"] == "vllm" and vllm["dtype"] == "float32"
     assert vllm["prefix_caching"] is True  # changes bf16 numerics, so in the key; emptied at every swap (above)
+    assert vllm["kv_cache_tokens"] == 65_536  # a batch beyond it is preempted and recomputed: other numerics
     assert engine_key(ModelRef(str(vllm_model), "hf"), FP32) is None  # hf keys are as they always were
     monkeypatch.delenv("CAPGAP_ENGINE", raising=False)
     decide_engine.cache_clear()

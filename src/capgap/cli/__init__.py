@@ -23,6 +23,7 @@ import sys
 from capgap.cli import choosing, evaluate, study
 from capgap.cli.options import check_knobs
 from capgap.errors import CapgapError
+from capgap.processes import exit_process
 from capgap.redact import redact
 
 # errno values that mean the machine refused a read or write (not a bug, not a network error)
@@ -67,5 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def command() -> None:
+    """The `capgap` executable and `python -m capgap`: `main` on the process's arguments, then a quick exit."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

