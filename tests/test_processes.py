@@ -19,6 +19,10 @@ ENDING = textwrap.dedent("""
     atexit.register(lambda: (out / "atexit").write_text("ran"))
     print("buffered python line")                    # stdout is a pipe: block-buffered
     ctypes.CDLL(None).printf(b"buffered C line\\n")  # C's own stdout buffer
+    class Teardown:  # a module global: the interpreter's teardown would call this
+        def __del__(self):
+            (out / "teardown").write_text("ran")
+    sentinel = Teardown()
     if sys.argv[2] == "thread":
         def late():
             time.sleep(0.3)
@@ -41,8 +45,10 @@ def test_exit_runs_what_matters_and_keeps_the_code(tmp_path, thread):
     from pathlib import Path
 
     assert not Path((tmp_path / "folder").read_text()).exists()  # the temporary folder's finalizer ran
-    if thread == "thread":  # a running non-daemon thread finishes first, as at a normal exit
-        assert (tmp_path / "thread").read_text() == "finished"
+    if thread == "thread":  # a running non-daemon thread finishes first: Python's own exit, teardown and all
+        assert (tmp_path / "thread").read_text() == "finished" and (tmp_path / "teardown").exists()
+    else:  # the quick exit: no teardown
+        assert not (tmp_path / "teardown").exists()
 
 
 def test_command_exit_codes_go_through_the_quick_exit(tmp_path):

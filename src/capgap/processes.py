@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -34,16 +35,21 @@ def process_alive(pid: int) -> bool:
         return True
 
 
-def exit_process(code: int | None) -> NoReturn:
+def exit_process(code: int | None, before: Callable[[], None] | None = None) -> NoReturn:
     """End the `capgap` command with `code`: what Python runs at exit that has effects runs (threads finish,
-    atexit handlers: logging's flush, temporary folders, vLLM's and Ray's shutdowns), then the process ends
-    without the interpreter tearing down every module. With vLLM, torch and transformers imported that teardown
-    alone took 1.6 s of a 27 s `capgap eval` here, and did nothing a finished command needs (README, "Engine").
-    Called by the command-line entry only: `cli.main` returns normally to callers in Python."""
+    atexit handlers: logging's flush, temporary folders, Ray's shutdown), then the process ends without the
+    interpreter tearing down every module. With vLLM, torch and transformers imported that teardown alone took
+    1.6 s of a 27 s `capgap eval` here, and did nothing a finished command needs (README, "Engine"). `before`
+    runs first on that quick path only (the CLI forgets its in-process engines there); should it fail, the exit
+    handlers still do what it would have skipped. Called by the command-line entry only: `cli.main` returns
+    normally to callers in Python."""
     if any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
         sys.exit(code)  # a running thread must finish first: the interpreter's own exit waits for it
     if sys.getprofile() or sys.gettrace():
         sys.exit(code)  # a profiler or debugger (python -m cProfile) writes what it saw after the command returns
+    if before is not None:
+        with contextlib.suppress(Exception):
+            before()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream has nothing more to take

@@ -80,6 +80,7 @@ def test_fused_cpu_kernels_run_in_the_engine_and_generate_as_native_layers_in_fl
     close_engines()
     fused = VLLMGenerator.open(str(vllm_model), FP32)
     assert {"FusedRMSNorm", "FusedSiluAndMul"} <= layers(fused) and "RMSNorm" not in layers(fused)
+    assert fused.engine.llm.apply_model(_kernels_ran)[0] == [True, True, True]
     with_fused = _greedy(fused, n=12)
     auto = vllm_engine.settings_for
     monkeypatch.setattr(vllm_engine, "settings_for", lambda p: dataclasses.replace(auto(p), fused_cpu_kernels=False))
@@ -88,6 +89,31 @@ def test_fused_cpu_kernels_run_in_the_engine_and_generate_as_native_layers_in_fl
     assert "FusedRMSNorm" not in layers(native)
     assert _greedy(native, n=12) == with_fused  # float32: the same numbers, so the kernels are wired right
     close_engines()
+
+
+def _kernels_ran(model) -> list[bool]:
+    """Each fused layer's CPU path, with vLLM's own code barred: the kernel computes what vLLM's layer does."""
+    import torch
+
+    norm = next(m for m in model.modules() if type(m).__name__ == "FusedRMSNorm")
+    act = next(m for m in model.modules() if type(m).__name__ == "FusedSiluAndMul")
+    x, residual = torch.randn(5, norm.weight.shape[0]), torch.randn(5, norm.weight.shape[0])
+    h = torch.randn(5, 64)
+    want_norm = type(norm).__mro__[1].forward_native(norm, x.clone())
+    want_add = type(norm).__mro__[1].forward_native(norm, x.clone(), residual.clone())
+    want_act = type(act).__mro__[1].forward_native(h)
+
+    def barred(*args, **kwargs):
+        raise AssertionError("vLLM's own layer ran")
+
+    norm.forward_native, act.forward_native = barred, barred
+    try:
+        got_add = norm.forward_cpu(x.clone(), residual.clone())
+        return [torch.allclose(norm.forward_cpu(x.clone()), want_norm, atol=1e-5),
+                all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got_add, want_add, strict=True)),
+                torch.allclose(act.forward_cpu(h), want_act, atol=1e-5)]
+    finally:
+        del norm.forward_native, act.forward_native
 
 
 def test_a_process_runs_one_engine_at_a_time_and_restarts_one_it_stopped(vllm_model, checkpoint, engines):
@@ -201,3 +227,19 @@ def test_the_command_ends_without_tearing_its_in_process_engine_down(vllm_model)
                          timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "abandoned True True" in run.stdout  # vLLM's finalizer detached, the process's engines forgotten
+
+
+def test_the_kv_cache_is_sized_from_the_config_as_transformers_reads_it(tmp_path):
+    from transformers import Gemma3TextConfig, GPT2Config
+
+    from capgap.errors import CapgapError
+    from capgap.models.vllm_engine import _kv_bytes_per_token, _text_config
+
+    GPT2Config(n_layer=3, n_head=4, n_embd=64).save_pretrained(tmp_path / "gpt2")  # its own attribute names
+    assert _kv_bytes_per_token(_text_config(tmp_path / "gpt2"), "bfloat16") == 3 * 2 * 4 * 16 * 2
+    Gemma3TextConfig(num_hidden_layers=2, hidden_size=64).save_pretrained(tmp_path / "gemma")  # head_dim 256, 4 kv
+    assert _kv_bytes_per_token(_text_config(tmp_path / "gemma"), "float32") == 2 * 2 * 4 * 256 * 4
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    with pytest.raises(CapgapError, match="KV cache cannot be sized"):
+        _text_config(tmp_path / "broken")

@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def command() -> None:
     """The `capgap` executable and `python -m capgap`: `main` on the process's arguments, then a quick exit."""
-    code = main()
-    vllm_engine.abandon_engines()
-    exit_process(code)
+    exit_process(main(), before=vllm_engine.abandon_engines)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class VLLMSettings:
     max_num_batched_tokens: int = 8192  # tokens per engine step; also the longest prompt + answer on a CPU
     # CPU: the tokens (rows x (prompt + answer)) the KV cache holds; the quickstart's 200 rows of ~230 fit. A batch
     # needing more is preempted and recomputed (the same each run, but other bf16 numbers: in the key). A bigger
-    # cache takes memory the next cell's training wants: with SmolLM2's cache at 2 GiB (91k tokens) a cell trained
+    # cache takes memory the next cell's training wants: with SmolLM2's cache at 2 GiB (93k tokens) a cell trained
     # in the same process ran its loop 20-30% slower here, at 1.4 GiB (this default) as fast as with no engine.
     kv_cache_tokens: int = 65_536
     # CPU: vLLM's fused C kernels for RMSNorm and SiLU-and-multiply (`vllm_kernels`): decoding ~10% faster, other
@@ -95,12 +95,13 @@ class Engine:
                               "pip install vllm on a GPU one, or use backend hf") from None
         if precision.device == "cpu":
             vllm_kernels.use(settings.fused_cpu_kernels)
-        config = _text_config(directory)
-        memory = ({"kv_cache_memory_bytes": settings.kv_cache_tokens * _kv_bytes_per_token(config, precision.dtype)}
-                  if precision.device == "cpu" else {"gpu_memory_utilization": settings.gpu_memory_utilization})
+        memory = {"gpu_memory_utilization": settings.gpu_memory_utilization}
+        if precision.device == "cpu":
+            config = _text_config(directory)
+            memory = {"kv_cache_memory_bytes": settings.kv_cache_tokens * _kv_bytes_per_token(config, precision.dtype)}
         if not settings.chunked_prefill:  # a whole prompt and its answer must fit one step's tokens
             memory["max_model_len"] = min(settings.max_num_batched_tokens,
-                                          int(config.get("max_position_embeddings") or 2048))
+                                          int(getattr(config, "max_position_embeddings", None) or 2048))
         # Garbage goes first (a finished trainer's cycles, say); what then survives (imported modules, mostly) is
         # frozen, left out of the five full garbage collections vLLM's start runs (1.3 s of a 4.5 s start here).
         # vLLM freezes the heap itself once started and unfreezes it when an engine stops; so does a failed start.
@@ -135,23 +136,27 @@ class Engine:
         return self
 
 
-def _text_config(directory: Path) -> dict:
-    """The language model's part of the checkpoint's config (a multimodal config keeps it in text_config)."""
-    import json
+def _text_config(directory: Path):
+    """The language model's part of the checkpoint's config, as transformers reads it (its class's defaults and
+    attribute names filled in; a multimodal config's text_config)."""
+    from transformers import AutoConfig
 
-    config = json.loads((directory / "config.json").read_text())
-    return {**config, **config.get("text_config", {})}
+    try:
+        return AutoConfig.from_pretrained(str(directory)).get_text_config()
+    except Exception as e:  # transformers raises many types for a config it cannot read
+        raise CapgapError(f"vLLM's KV cache cannot be sized: the config of {directory} does not load "
+                          f"({type(e).__name__}: {first_line(e)}); use backend hf") from None
 
 
-def _kv_bytes_per_token(config: dict, dtype: str) -> int:
+def _kv_bytes_per_token(config, dtype: str) -> int:
     """Bytes one token's keys and values take over all layers, so a cache of N tokens is N times this."""
     try:
-        heads = int(config["num_attention_heads"])
-        head_dim = int(config.get("head_dim") or int(config["hidden_size"]) // heads)
-        per_layer = 2 * int(config.get("num_key_value_heads") or heads) * head_dim
-        return int(config["num_hidden_layers"]) * per_layer * (4 if dtype == "float32" else 2)
-    except (KeyError, TypeError, ValueError) as e:
-        raise CapgapError(f"vLLM's KV cache cannot be sized: the model's config.json lacks {e}; "
+        heads = int(config.num_attention_heads)
+        head_dim = int(getattr(config, "head_dim", None) or int(config.hidden_size) // heads)
+        per_layer = 2 * int(getattr(config, "num_key_value_heads", None) or heads) * head_dim
+        return int(config.num_hidden_layers) * per_layer * (4 if dtype == "float32" else 2)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise CapgapError(f"vLLM's KV cache cannot be sized: the model's config lacks {e}; "
                           "use backend hf, or a checkpoint with a complete config") from None
 
 

@@ -3,8 +3,9 @@
 vLLM's x86 CPU build ships `torch.ops._C.rms_norm`, `fused_add_rms_norm` and `silu_and_mul`, but its eager
 path (0.32) runs these layers as chains of PyTorch ops (the kernels serve its PowerPC and GPU paths). capgap
 plugs layers that call them through vLLM's out-of-tree hook (`CustomOp.register_oot`): each RMSNorm and
-SiluAndMul the engine builds is then one of these. A layer the kernels do not cover (a strided input, a weight
-in another dtype, no weight, a variance over part of the row) runs vLLM's own code.
+SiluAndMul the engine builds is then one of these. A layer the kernels do not cover (a strided input, a row
+width off their vector, a weight or residual in another dtype, no weight, a variance over part of the row) runs
+vLLM's own code.
 
 Measured here (SmolLM2-135M, bf16, 128 rows x 128 tokens): 1,159-1,238 tokens/s vs 1,032-1,112 without.
 They round otherwise in bf16 (76 of 128 greedy texts equal), so the engine key says which ran (`cpu_kernels`).
@@ -15,6 +16,7 @@ the layers in or takes them out before an engine starts.
 from __future__ import annotations
 
 _PLUGGED: dict[str, type] = {}
+VECTOR = 32  # the kernels take rows whose width is a multiple of their vector's elements (16 or 32); else native
 
 
 def use(fused: bool) -> None:
@@ -44,7 +46,8 @@ def _layers() -> dict[str, type]:
         def forward_cpu(self, x: torch.Tensor, residual: torch.Tensor | None = None):
             weight = self.weight.data
             if (self.variance_size_override is not None or not self.has_weight or weight.dtype != x.dtype
-                    or not x.is_contiguous() or (residual is not None and not residual.is_contiguous())):
+                    or x.shape[-1] % VECTOR or not x.is_contiguous()
+                    or (residual is not None and (residual.dtype != x.dtype or not residual.is_contiguous()))):
                 return self.forward_native(x, residual)
             if residual is None:
                 out = torch.empty_like(x)
@@ -55,7 +58,7 @@ def _layers() -> dict[str, type]:
 
     class FusedSiluAndMul(SiluAndMul):
         def forward_cpu(self, x: torch.Tensor) -> torch.Tensor:
-            if not x.is_contiguous():
+            if (x.shape[-1] // 2) % VECTOR or not x.is_contiguous():
                 return self.forward_native(x)
             out = torch.empty((*x.shape[:-1], x.shape[-1] // 2), dtype=x.dtype, device=x.device)
             torch.ops._C.silu_and_mul(out, x)
