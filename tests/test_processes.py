@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -42,8 +43,6 @@ def test_exit_runs_what_matters_and_keeps_the_code(tmp_path, thread):
     assert "buffered python line" in run.stdout and "buffered C line" in run.stdout
     assert (tmp_path / "atexit").read_text() == "ran"
     assert not (tmp_path / "after").exists()
-    from pathlib import Path
-
     assert not Path((tmp_path / "folder").read_text()).exists()  # the temporary folder's finalizer ran
     if thread == "thread":  # a running non-daemon thread finishes first: Python's own exit, teardown and all
         assert (tmp_path / "thread").read_text() == "finished" and (tmp_path / "teardown").exists()
