@@ -15,7 +15,8 @@ the layers in or takes them out before an engine starts.
 
 from __future__ import annotations
 
-_PLUGGED: dict[str, type] = {}
+import functools
+
 VECTOR = 32  # the kernels take rows whose width is a multiple of their vector's elements (16 or 32); else native
 
 
@@ -23,21 +24,17 @@ def use(fused: bool) -> None:
     """Plug the fused layers into vLLM (or take them out) for the engines this process starts next."""
     from vllm.model_executor.custom_op import CustomOp, op_registry_oot
 
-    if not fused:
-        for name in _PLUGGED:
-            op_registry_oot.pop(name, None)
-        return
     for name, layer in _layers().items():
-        if op_registry_oot.get(name) is not layer:
+        if fused:
             op_registry_oot.pop(name, None)
             CustomOp.register_oot(layer, name=name)
-            _PLUGGED[name] = layer
+        elif op_registry_oot.get(name) is layer:
+            del op_registry_oot[name]
 
 
+@functools.cache
 def _layers() -> dict[str, type]:
     """The two layer classes, built once (they subclass vLLM's, so vLLM is imported only when an engine starts)."""
-    if _PLUGGED:
-        return dict(_PLUGGED)
     import torch
     from vllm.model_executor.layers.activation import SiluAndMul
     from vllm.model_executor.layers.layernorm import RMSNorm
