@@ -49,10 +49,15 @@ def _greedy(generator, n: int = 6) -> list[str]:
     return [g.text for g in generator.generate(requests, Decoding(max_new_tokens=12))]
 
 
-def test_a_checkpoint_swapped_in_place_generates_as_a_fresh_engine_on_it(vllm_model, checkpoint, engines):
+def test_a_checkpoint_swapped_in_place_generates_as_a_fresh_engine_on_it(vllm_model, checkpoint, engines,
+                                                                         monkeypatch):
+    from transformers import AutoProcessor
+
     from capgap.models import vllm_engine
     from capgap.models.vllm_engine import VLLMGenerator, close_engines
 
+    processors = []  # capgap renders prompts itself: no engine start loads a model's processor for vLLM's chat
+    monkeypatch.setattr(AutoProcessor, "from_pretrained", lambda *a, **k: processors.append(a) or 1 / 0)
     base = VLLMGenerator.open(str(vllm_model), FP32)
     cache = base.engine.llm.llm_engine.vllm_config.cache_config  # the KV cache holds the key's tokens, no more
     assert cache.num_gpu_blocks * cache.block_size == vllm_engine.settings_for(FP32).kv_cache_tokens
@@ -63,8 +68,9 @@ def test_a_checkpoint_swapped_in_place_generates_as_a_fresh_engine_on_it(vllm_mo
     assert after != before  # other weights, other tokens: the swap took effect
     assert _greedy(base) == before  # the base's generator swaps its own weights back
     close_engines()
-    fresh = VLLMGenerator.open(str(checkpoint), FP32)
+    fresh = VLLMGenerator.open(str(checkpoint), FP32)  # a model no engine of this session started on
     assert _greedy(fresh) == after
+    assert processors == []
 
 
 def test_fused_cpu_kernels_run_in_the_engine_and_generate_as_native_layers_in_float32(vllm_model, engines,
@@ -80,7 +86,7 @@ def test_fused_cpu_kernels_run_in_the_engine_and_generate_as_native_layers_in_fl
     close_engines()
     fused = VLLMGenerator.open(str(vllm_model), FP32)
     assert {"FusedRMSNorm", "FusedSiluAndMul"} <= layers(fused) and "RMSNorm" not in layers(fused)
-    assert fused.engine.llm.apply_model(_kernels_ran)[0] == [True, True, True]
+    assert fused.engine.llm.apply_model(_kernels_ran)[0] == [True, True, True, True]
     with_fused = _greedy(fused, n=12)
     auto = vllm_engine.settings_for
     monkeypatch.setattr(vllm_engine, "settings_for", lambda p: dataclasses.replace(auto(p), fused_cpu_kernels=False))
@@ -92,13 +98,16 @@ def test_fused_cpu_kernels_run_in_the_engine_and_generate_as_native_layers_in_fl
 
 
 def _kernels_ran(model) -> list[bool]:
-    """Each fused layer's CPU path, with vLLM's own code barred: the kernel computes what vLLM's layer does."""
+    """Each fused layer's CPU path, with vLLM's own code barred: the kernel computes what vLLM's layer does. A
+    SiLU-and-multiply over fewer rows than its kernel pays off at runs vLLM's own code."""
     import torch
+
+    from capgap.models.vllm_kernels import SILU_KERNEL_ROWS
 
     norm = next(m for m in model.modules() if type(m).__name__ == "FusedRMSNorm")
     act = next(m for m in model.modules() if type(m).__name__ == "FusedSiluAndMul")
     x, residual = torch.randn(5, norm.weight.shape[0]), torch.randn(5, norm.weight.shape[0])
-    h = torch.randn(5, 64)
+    h, few = torch.randn(SILU_KERNEL_ROWS, 64), torch.randn(SILU_KERNEL_ROWS - 1, 64)
     want_norm = type(norm).__mro__[1].forward_native(norm, x.clone())
     want_add = type(norm).__mro__[1].forward_native(norm, x.clone(), residual.clone())
     want_act = type(act).__mro__[1].forward_native(h)
@@ -109,9 +118,13 @@ def _kernels_ran(model) -> list[bool]:
     norm.forward_native, act.forward_native = barred, barred
     try:
         got_add = norm.forward_cpu(x.clone(), residual.clone())
-        return [torch.allclose(norm.forward_cpu(x.clone()), want_norm, atol=1e-5),
-                all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got_add, want_add, strict=True)),
-                torch.allclose(act.forward_cpu(h), want_act, atol=1e-5)]
+        ran = [torch.allclose(norm.forward_cpu(x.clone()), want_norm, atol=1e-5),
+               all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got_add, want_add, strict=True)),
+               torch.allclose(act.forward_cpu(h), want_act, atol=1e-5)]
+        native_rows = []
+        act.forward_native = lambda rows: native_rows.append(len(rows)) or rows
+        act.forward_cpu(few)
+        return [*ran, native_rows == [SILU_KERNEL_ROWS - 1]]
     finally:
         del norm.forward_native, act.forward_native
 
