@@ -183,11 +183,40 @@ def test_sampled_rows_draw_from_their_own_seed_whatever_their_batch(vllm_model, 
     assert [g.text for g in generator.generate(reseeded, sampling)] != together[:3]
 
 
+def test_every_batch_starts_from_an_empty_prefix_cache(vllm_model, engines, monkeypatch):
+    # A cached prefix rounds otherwise than one prefilled in the batch (bf16), so a batch resumed in a fresh
+    # process must not be the only one computing its prefixes: each batch starts with none cached, and within
+    # a batch the prefix is computed once (rows prefilled in a later step than the first can find it).
+    from capgap.evaluation.prompts import build_requests
+    from capgap.models.vllm_engine import VLLMGenerator
+
+    generator = VLLMGenerator.open(str(vllm_model), FP32)
+    task = load_task("arith", n=8, seed=3)
+    prompt = PromptConfig(style="few-shot-cot", shots=4)  # a shared prefix of several cache blocks
+    requests = build_requests(task, task.items, prompt, generator.tokenizer, [0] * 8)
+    cached, llm_generate = [], generator.engine.llm.generate
+
+    def counting(*args, **kwargs):
+        outputs = llm_generate(*args, **kwargs)
+        cached.append([o.num_cached_tokens for o in outputs])
+        return outputs
+
+    monkeypatch.setattr(generator.engine.llm, "generate", counting)
+    for batch in (requests[:4], requests[4:], requests[4:]):
+        generator.generate(batch, Decoding(max_new_tokens=4))
+    block = generator.engine.llm.llm_engine.vllm_config.cache_config.block_size
+    assert len(generator.tokenizer(requests[0].text)["input_ids"]) > 2 * block  # the prefix spans blocks
+    assert [row[0] for row in cached] == [0, 0, 0]  # a batch's first row never finds an earlier batch's prefix
+
+
 def test_the_engine_and_its_numerics_are_in_the_key_and_auto_names_its_choice(vllm_model, monkeypatch):
+    from capgap.models import vllm_kernels
+
     vllm = engine_key(ModelRef(str(vllm_model), "vllm"), FP32)
     assert vllm["name"] == "vllm" and vllm["dtype"] == "float32"
-    assert vllm["prefix_caching"] is True  # changes bf16 numerics, so in the key; emptied at every swap (above)
+    assert vllm["prefix_caching"] == "per batch"  # changes bf16 numerics, so in the key; emptied before a batch
     assert vllm["kv_cache_tokens"] == 65_536  # a batch beyond it is preempted and recomputed: other numerics
+    assert vllm["cpu_kernels"] == vllm_kernels.KEY and str(vllm_kernels.SILU_KERNEL_ROWS) in vllm_kernels.KEY
     assert engine_key(ModelRef(str(vllm_model), "hf"), FP32) is None  # hf keys are as they always were
     monkeypatch.delenv("CAPGAP_ENGINE", raising=False)
     decide_engine.cache_clear()

@@ -10,12 +10,13 @@ a process keeps its engine in `_ENGINES` (one at a time: starting another stops 
 fingerprint, dtype and settings: a study's baseline, its self-distillation teacher and every checkpoint
 trained from that student share one engine, and a Ray worker keeps its engine across jobs of the same student.
 Settings that change numbers (engine version, eager or compiled, dtype, batch limits, the KV cache's tokens on a
-CPU, prefix caching: on, and emptied at every swap, as a cached prefix would outlive the weights that computed it)
-are the evaluation key's `engine` entry, so the baseline and every evaluation compared with it share them.
+CPU, prefix caching: on within a batch, emptied before every batch) are the evaluation key's `engine` entry, so the
+baseline and every evaluation compared with it share them.
 
 Greedy rows are argmax; sampled rows draw from their own per-request seed, so a row's draw never depends on
-its batch. Batches are fixed slices of the items (as with `hf`), each one `LLM.generate` call: the same
-slice gives the same schedule, so a resumed evaluation equals an uninterrupted one.
+its batch. Batches are fixed slices of the items (as with `hf`), each one `LLM.generate` call from an empty
+prefix cache: the same slice gives the same schedule and the same numbers, so a resumed evaluation equals an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from capgap.models.loading import ModelLoadError
 from capgap.models.precision import Precision
 
 _ENGINES: dict[tuple, Engine] = {}
+PER_BATCH = "per batch"  # the key's `prefix_caching`: on within a batch, emptied before each (see VLLMSettings)
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,15 @@ class VLLMSettings:
     # cache takes memory the next cell's training wants: with SmolLM2's cache at 2 GiB (93k tokens) a cell trained
     # in the same process ran its loop 20-30% slower here, at 1.4 GiB (this default) as fast as with no engine.
     kv_cache_tokens: int = 65_536
-    # CPU: vLLM's fused C kernels for RMSNorm and SiLU-and-multiply (`vllm_kernels`): decoding ~10% faster, other
-    # bf16 rounding. Only an engine in this process can take them (VLLM_ENABLE_V1_MULTIPROCESSING=0, the default).
+    # CPU: vLLM's fused C kernels for RMSNorm (every step) and SiLU-and-multiply (prefill-sized steps), see
+    # `vllm_kernels`: faster decoding, other bf16 rounding. Only an engine in this process can take them
+    # (VLLM_ENABLE_V1_MULTIPROCESSING=0, the default).
     fused_cpu_kernels: bool = False
-    # Prompts that share a prefix (the chat template's system turn, few-shot examples) compute it once: a
-    # 200-item 1-shot evaluation of SmolLM2 takes 16 s instead of 25 s here. Outputs are the same run to run
-    # and after a cache reset, but bf16 numerics differ from uncached prefill (157 of 200 answers equal), so
-    # it is part of the key. The cache is emptied whenever a checkpoint is swapped in.
+    # Prompts of one batch that share a prefix (the chat template's system turn, few-shot examples) compute it
+    # once: a 200-item 1-shot evaluation of SmolLM2 takes 16 s instead of 25 s here. bf16 numerics of a cached
+    # prefix differ from an uncached prefill (157 of 200 answers equal), so the cache is emptied before every
+    # batch: a batch's numbers then never depend on what ran before it (a batch resumed in a fresh process,
+    # another checkpoint's batch), and the key says so.
     prefix_caching: bool = True
     gpu_memory_utilization: float = 0.35  # GPU: share of its memory (training the next cell needs the rest)
 
@@ -66,7 +70,8 @@ class VLLMSettings:
         name, version = vllm_distribution() or ("vllm", "not installed")
         return {"name": "vllm", "distribution": name, "version": version, "eager": self.enforce_eager,
                 "dtype": precision.dtype, "device": precision.device, "max_num_seqs": self.max_num_seqs,
-                "max_num_batched_tokens": self.max_num_batched_tokens, "prefix_caching": self.prefix_caching,
+                "max_num_batched_tokens": self.max_num_batched_tokens,
+                "prefix_caching": PER_BATCH if self.prefix_caching else False,
                 "chunked_prefill": self.chunked_prefill,
                 **(self._cpu_key() if precision.device == "cpu" else {})}
 
@@ -77,7 +82,7 @@ class VLLMSettings:
 
 # capgap renders every prompt itself and hands the engine token ids, so vLLM's chat rendering never runs. Given a
 # template of its own, vLLM's start warms that one up instead of loading the model's processor to look for one
-# (2.7 s of Gemma-3-270M's start here, its 262k-token tokenizer read once more).
+# (Gemma-3-270M's engine started in 10.7 s instead of 12.9 s here: its 262k-token tokenizer is read once less).
 UNUSED_CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
 
 
@@ -134,14 +139,17 @@ class Engine:
             try:
                 self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(directory)})
                 self.llm.apply_model(_repack_output_layer)
-                if self.llm.reset_prefix_cache() is False:  # cached prefixes hold the old weights' keys and values
-                    raise RuntimeError("the prefix cache could not be emptied")
             except Exception as e:
                 raise ModelLoadError(f"vLLM could not swap in the weights of {directory} "
                                      f"({first_line(e) or type(e).__name__}); a checkpoint "
                                      "must have the architecture of the model its engine started with") from None
             self.directory = directory
         return self
+
+    def empty_prefix_cache(self) -> None:
+        """Forget every cached prefix (each batch starts from none: see `VLLMSettings.prefix_caching`)."""
+        if self.llm.reset_prefix_cache() is False:
+            raise CapgapError("vLLM could not empty its prefix cache (a request is still running in it)")
 
 
 def _text_config(directory: Path):
@@ -253,6 +261,7 @@ class VLLMGenerator:
         if not any(e is self.engine for e in _ENGINES.values()):  # stopped since (another model's engine started)
             self.engine = engine_for(self.engine.base, self.engine.base_fingerprint, self.precision)
         self.engine.holding(self.directory)  # another generator of this engine may have swapped in its weights
+        self.engine.empty_prefix_cache()  # cached prefixes: those of an earlier batch, or of other weights
         prompts = [TokensPrompt(prompt_token_ids=self.tokenizer(r.text, add_special_tokens=r.add_special_tokens)
                                 ["input_ids"]) for r in requests]
         params = [SamplingParams(max_tokens=decoding.max_new_tokens, temperature=decoding.temperature,

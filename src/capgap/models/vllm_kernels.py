@@ -4,10 +4,12 @@ vLLM's x86 CPU build ships `torch.ops._C.rms_norm`, `fused_add_rms_norm` and `si
 path (0.32) runs these layers as chains of PyTorch ops (the kernels serve its PowerPC and GPU paths). capgap
 plugs layers that call them through vLLM's out-of-tree hook (`CustomOp.register_oot`): each RMSNorm and
 SiluAndMul the engine builds is then one of these. A layer the kernels do not cover (a strided input, a row
-width off their vector, a weight or residual in another dtype, no weight, a variance over part of the row) runs
-vLLM's own code.
+width off their vector, a weight or residual in another dtype, no weight, a variance over part of the row, a
+SiLU-and-multiply over fewer than `SILU_KERNEL_ROWS` rows) runs vLLM's own code.
 
-Measured here (SmolLM2-135M, bf16, 128 rows x 128 tokens): 1,159-1,238 tokens/s vs 1,032-1,112 without.
+Measured here (SmolLM2-135M, bf16, 128 rows x 128 tokens): 1,159-1,238 tokens/s vs 1,032-1,112 without; with
+SiLU-and-multiply's kernel kept to prefill-sized steps (`SILU_KERNEL_ROWS`), 879-888 vs 828-867 on every step
+(another, slower hour).
 They round otherwise in bf16 (76 of 128 greedy texts equal), so the engine key says which ran (`cpu_kernels`).
 The hook is process-wide and reaches only engines in this process (capgap's in-process engine): `use` plugs
 the layers in or takes them out before an engine starts.
