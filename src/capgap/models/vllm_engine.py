@@ -59,10 +59,10 @@ class VLLMSettings:
     # (VLLM_ENABLE_V1_MULTIPROCESSING=0, the default).
     fused_cpu_kernels: bool = False
     # Prompts of one batch that share a prefix (the chat template's system turn, few-shot examples) compute it
-    # once: a 200-item 1-shot evaluation of SmolLM2 takes 16 s instead of 25 s here. bf16 numerics of a cached
-    # prefix differ from an uncached prefill (157 of 200 answers equal), so the cache is emptied before every
-    # batch: a batch's numbers then never depend on what ran before it (a batch resumed in a fresh process,
-    # another checkpoint's batch), and the key says so.
+    # once: a 200-item 1-shot evaluation of SmolLM2 (one batch) takes 16 s instead of 25 s here. bf16 numerics
+    # of a cached prefix differ from an uncached prefill (157 of 200 answers equal), so the cache is emptied
+    # before every batch: a batch's numbers then never depend on what ran before it (a batch resumed in a fresh
+    # process, another checkpoint's batch), and the key says so.
     prefix_caching: bool = True
     gpu_memory_utilization: float = 0.35  # GPU: share of its memory (training the next cell needs the rest)
 
@@ -134,7 +134,8 @@ class Engine:
         self.directory = directory
 
     def holding(self, directory: Path) -> Engine:
-        """This engine with `directory`'s weights in it (swapped in place when it holds others)."""
+        """This engine with `directory`'s weights in it (swapped in place when it holds others). Cached prefixes
+        of the old weights stay until `empty_prefix_cache`, which every batch calls first."""
         if directory != self.directory:
             try:
                 self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(directory)})
@@ -147,7 +148,12 @@ class Engine:
         return self
 
     def empty_prefix_cache(self) -> None:
-        """Forget every cached prefix (each batch starts from none: see `VLLMSettings.prefix_caching`)."""
+        """Forget every cached prefix (each batch starts from none: see `VLLMSettings.prefix_caching`). Requests
+        an interrupted batch left in the engine (Ctrl-C in a notebook, an error in a worker that keeps its engine)
+        are aborted first: they hold cache blocks, and the next batch would otherwise run them too."""
+        engine = self.llm.llm_engine
+        if engine.has_unfinished_requests():
+            engine.abort_request(list(engine.output_processor.request_states), internal=True)
         if self.llm.reset_prefix_cache() is False:
             raise CapgapError("vLLM could not empty its prefix cache (a request is still running in it)")
 
