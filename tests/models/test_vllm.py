@@ -187,6 +187,8 @@ def test_every_batch_starts_from_an_empty_prefix_cache(vllm_model, engines, monk
     # A cached prefix rounds otherwise than one prefilled in the batch (bf16), so a batch resumed in a fresh
     # process must not be the only one computing its prefixes: each batch starts with none cached, and within
     # a batch the prefix is computed once (rows after the first that computes it can find it).
+    from vllm import SamplingParams
+
     from capgap.evaluation.prompts import build_requests
     from capgap.models.vllm_engine import VLLMGenerator
 
@@ -207,8 +209,6 @@ def test_every_batch_starts_from_an_empty_prefix_cache(vllm_model, engines, monk
     block = generator.engine.llm.llm_engine.vllm_config.cache_config.block_size
     assert len(generator.tokenizer(requests[0].text)["input_ids"]) > 2 * block  # the prefix spans blocks
     assert [row[0] for row in cached] == [0, 0, 0]  # a batch's first row never finds an earlier batch's prefix
-    from vllm import SamplingParams
-
     monkeypatch.undo()  # an interrupted batch leaves its requests in the engine; the next batch aborts them
     engine = generator.engine.llm.llm_engine
     engine.add_request("999999", {"prompt_token_ids": [5, 6, 7]}, SamplingParams(max_tokens=4))
