@@ -73,6 +73,30 @@ def test_rebase_reuses_pairs_with_its_own_baseline_and_reports_what_carried_over
     one_error_line(capgap("report", str(store)), f"trains {new} but is paired with the baseline of {tiny_model}")
 
 
+def test_rebase_after_the_keys_changed_re_evaluates_the_old_checkpoint(tiny_model, tiny_plain_model, tmp_path):
+    """A store written before an engine or evaluation key changed (a capgap upgrade): the old checkpoint's
+    finished cells no longer match this run's keys. The rebase keeps them, reuses their trained checkpoints
+    and evaluates them under this run's settings, so the lineage report still holds the old checkpoint."""
+    new = build_tiny_model(tmp_path / "prod-v2", seed=5)
+    path, store = _lineage_config(tmp_path, tiny_model, tiny_plain_model), tmp_path / "store.sqlite"
+    assert capgap("run", str(path), "--store", str(store)).returncode == 0
+    with contextlib.closing(sqlite3.connect(store)) as db:  # the keys an older capgap computed
+        for table in ("cells", "planned_cells"):
+            db.execute(f"UPDATE {table} SET cell_key = 'older-' || cell_key")
+        db.commit()
+
+    rebased = capgap("rebase", str(path), "--to", str(new), "--budget", "50%", "--store", str(store))
+    assert rebased.returncode == 0, rebased.stderr[-3000:]
+    log = rebased.stderr
+    assert "reused from the store: 4 finished cell(s) of prod@1" in log
+    assert log.count("[reuse]") == 4 and log.count("[stored]") == 0 and log.count("[train]") == 2
+    report = json.loads((tmp_path / "lin" / "report.json").read_text())["studies"][0]
+    (view,) = report["lineages"]
+    assert [p["checkpoint"] for p in view["checkpoints"]] == ["prod@1", "prod@2"]
+    (step,) = view["steps"]
+    assert len(step["teachers"]) == 2 and sum(t["carried"] == "not re-run" for t in step["teachers"]) == 1
+
+
 def test_rebase_refuses_what_it_cannot_do(tiny_model, tiny_plain_model, tmp_path):
     path, store = _lineage_config(tmp_path, tiny_model, tiny_plain_model), tmp_path / "store.sqlite"
     one_error_line(capgap("rebase", str(path), "--to", str(tmp_path / "v2"), "--store", str(store)),

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from capgap.analysis.cells import group_cells
+from capgap.analysis.cells import group_cells, study_current_cells
 from capgap.config import StudyConfig
 from capgap.config.lineages import Lineage
 from capgap.errors import CapgapError
@@ -31,6 +31,7 @@ from capgap.evaluation.predictors import ranked
 from capgap.knobs import PLAIN_NAME
 from capgap.models import resolve
 from capgap.store import Store
+from capgap.study.cells import CellSpec
 from capgap.study.executors import Executor
 from capgap.study.runner import run_study
 
@@ -74,9 +75,13 @@ def extended(config: StudyConfig, lineage: Lineage, new: str) -> StudyConfig:
     return dataclasses.replace(config, students=students, lineages=[*others, grown])
 
 
+def _study_row(store: Store, config: StudyConfig) -> dict | None:
+    return next((s for s in store.study.studies() if s["study"] == config.name), None)
+
+
 def finished_groups(store: Store, config: StudyConfig, old: str) -> list[dict]:
     """The old checkpoint's trained cells in the store (a rebase starts from a finished study)."""
-    study = next((s for s in store.study.studies() if s["study"] == config.name), None)
+    study = _study_row(store, config)
     groups = [g for g in group_cells(store, study) if g["student"] == old] if study else []
     trained = [g for g in groups if g.get("gain") is not None]
     if not trained:
@@ -146,15 +151,23 @@ def rebase_study(config: StudyConfig, store: Store, run_dir: Path, executor: Exe
         f"{len(chosen)} of {len(teachers)} teacher(s) on {labels[new]}")
     for teacher in teachers:
         log(f"  {teacher}: {why[teacher]}")
-    cells = store.study.cells(config.name)
-    done = {c["cell_key"] for c in cells if c["status"] in ("done", "skipped")}
-    reused = sum(c["student"] == old and c["cell_key"] in done for c in cells)
-    log(f"reused from the store: {reused} finished cell(s) of {labels[old]} with their checkpoints and "
-        f"evaluations, its baseline, the teachers' rationales; new: the baseline of {labels[new]} and its cells")
-    # the chosen teachers on the new checkpoint, and what other checkpoints finished: nothing else is trained
+    finished = {_identity(c) for c in study_current_cells(store, _study_row(store, config))}
+    reused = sum(student == old for _, student, *_ in finished)
+    log(f"reused from the store: {reused} finished cell(s) of {labels[old]} with their checkpoints (evaluated "
+        f"again where this run's evaluation settings changed), the teachers' rationales; new: the baseline of "
+        f"{labels[new]} and its cells")
+    # The chosen teachers on the new checkpoint, and the cells other checkpoints finished, found by what they
+    # are rather than by key: a key that changed since (an engine or evaluation setting of a newer capgap)
+    # re-evaluates the stored checkpoint instead of dropping the cell from the lineage. Nothing else is trained.
     run_study(grown, store, run_dir, executor,
-              keep=lambda cell: (cell.student == new and cell.teacher in chosen) or cell.key in done)
+              keep=lambda cell: (cell.student == new and cell.teacher in chosen) or _identity(cell) in finished)
     return result
+
+
+def _identity(cell: CellSpec | dict) -> tuple:
+    """What a cell is, whatever its key: its task, student, teacher, protocol and seed."""
+    fields = ("task", "student", "teacher", "protocol", "seed")
+    return tuple(cell[f] if isinstance(cell, dict) else getattr(cell, f) for f in fields)
 
 
 def config_edit(config: StudyConfig, result: Rebase) -> str | None:
