@@ -67,7 +67,7 @@ def trl_defaults(base_dir: Path, tokenizer, rows: list[dict], cfg, seed: int, ou
                      include_num_input_tokens_seen=True, disable_tqdm=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.train()
-    model.merge_and_unload().save_pretrained(out / "merged")
+    model.save_pretrained(out / "adapter")  # what TRL's save_model writes for a PEFT model, and capgap too
     loop = loop_seconds(trainer.state.log_history)
     return {"seconds": time.perf_counter() - start, "loop_seconds": loop,
             "tokens": int(trainer.state.num_input_tokens_seen)}

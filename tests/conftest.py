@@ -69,6 +69,25 @@ def build_tiny_model(directory: Path, *, seed: int = 0, chat: bool = True, init_
     return directory
 
 
+def build_adapter(base: Path, directory: Path, *, seed: int = 1) -> Path:
+    """A LoRA checkpoint of `base` as training writes one (the adapter and the tokenizer), with nonzero random
+    adapters so that the merged weights differ from the base's."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    peft_model = get_peft_model(model, lora)
+    for name, param in peft_model.named_parameters():  # large enough to move greedy tokens
+        if "lora_" in name:
+            param.data.normal_(0.0, 0.2)
+    peft_model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(base).save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-chat"))

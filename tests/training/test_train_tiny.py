@@ -25,7 +25,14 @@ def _rows(tiny_model: Path, max_length: int = 256):
 
 
 def _weights_hash(checkpoint: Path) -> str:
-    return hashlib.sha256((checkpoint / "model.safetensors").read_bytes()).hexdigest()
+    return hashlib.sha256((checkpoint / "adapter_model.safetensors").read_bytes()).hexdigest()
+
+
+def _merged(checkpoint: Path) -> dict:
+    """A LoRA checkpoint's adapter merged into its base, as every evaluation loads it."""
+    from capgap.models.loading import merged_adapter
+
+    return merged_adapter(checkpoint).state_dict()
 
 
 def test_bf16_autocast_trains_on_a_cpu(tiny_model, tmp_path):
@@ -41,24 +48,27 @@ def test_bf16_autocast_trains_on_a_cpu(tiny_model, tmp_path):
 
 def test_lora_frozen_weights_held_in_bf16_train_exactly_what_autocast_trains(tiny_model, tmp_path, monkeypatch):
     # The speed-up casts LoRA's frozen base weights to bf16 once instead of autocast casting them on every forward:
-    # the same bf16 values reach every matmul, so the losses and merged weights must be bit for bit the same, and
-    # the merged checkpoint must keep the float32 base (not a bf16-rounded one).
+    # the same bf16 values reach every matmul, so the losses and adapters must be bit for bit the same, and the
+    # merged weights an evaluation loads must keep the float32 base (not a bf16-rounded one).
     from capgap.training import sft
 
     tokenizer, data = _rows(tiny_model)
     bf16 = Precision("cpu", "bfloat16", "bf16-autocast", "test")
     casts, frozen = [], sft._frozen_weights_in_bf16
-    monkeypatch.setattr(sft, "_frozen_weights_in_bf16", lambda model, p: casts.append(frozen(model, p)) or casts[-1])
+
+    def counting(model, p):
+        frozen(model, p)
+        held = [m.base_layer.weight.dtype for m in model.modules() if hasattr(m, "base_layer")]
+        casts.append(held.count(torch.bfloat16))
+
+    monkeypatch.setattr(sft, "_frozen_weights_in_bf16", counting)
     cast = train(tiny_model, tokenizer, data.rows, CONFIG, 3, tmp_path / "cast", bf16)
-    assert len(casts[0]) == 7 * 2  # q, k, v, o, gate, up, down of both layers were held in bf16
-    monkeypatch.setattr(sft, "_frozen_weights_in_bf16", lambda model, precision: {})
+    assert casts == [7 * 2]  # q, k, v, o, gate, up, down of both layers were held in bf16
+    monkeypatch.setattr(sft, "_frozen_weights_in_bf16", lambda model, precision: None)
     autocast = train(tiny_model, tokenizer, data.rows, CONFIG, 3, tmp_path / "autocast", bf16)
     assert cast.loss_curve == autocast.loss_curve
     assert _weights_hash(cast.checkpoint) == _weights_hash(autocast.checkpoint)
-    from safetensors.torch import load_file
-
-    weights = load_file(cast.checkpoint / "model.safetensors")
-    q = next(w for name, w in weights.items() if name.endswith("q_proj.weight"))
+    q = next(w for name, w in _merged(cast.checkpoint).items() if name.endswith("q_proj.weight"))
     assert q.dtype == torch.float32 and not torch.equal(q, q.to(torch.bfloat16).float())
 
 
@@ -220,8 +230,24 @@ def test_one_job_over_two_processes_trains_what_one_process_does(tiny_model, tmp
         assert abs(a - b) < 1e-4  # the same examples per step: gradients averaged over the two halves
     from safetensors.torch import load_file
 
-    weights = [load_file(tmp_path / name / "model.safetensors") for name in ("one", "two")]
+    weights = [load_file(tmp_path / name / "adapter_model.safetensors") for name in ("one", "two")]
     assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-5) for k in weights[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no staging folder left by any process
     with pytest.raises(CapgapError, match=r"training over 2 processes failed .*set training.processes: 1"):
         launch(tmp_path / "missing", data.rows, replace(CONFIG, processes=2), 0, tmp_path / "x", precision, {})
+
+
+def test_training_from_a_lora_checkpoint_starts_from_its_merged_weights(tiny_model, tmp_path):
+    """A lineage's next student may be a LoRA checkpoint capgap wrote: training starts from its adapter merged into
+    its base (float32), not from the base alone."""
+    from capgap.models.loading import merged_adapter
+    from capgap.training.sft import _model_for_training
+    from tests.conftest import build_adapter
+
+    adapter = build_adapter(tiny_model, tmp_path / "adapter")
+    full = _model_for_training(adapter, TrainingConfig(method="full", steps=1))
+    merged = merged_adapter(adapter).state_dict()
+    assert all(torch.equal(t, merged[name]) for name, t in full.state_dict().items())
+    lora = _model_for_training(adapter, CONFIG)
+    q = next(p for n, p in lora.named_parameters() if n.endswith("layers.0.self_attn.q_proj.base_layer.weight"))
+    assert torch.equal(q, merged["model.layers.0.self_attn.q_proj.weight"]) and q.dtype == torch.float32

@@ -3,10 +3,15 @@
 `transformers` dequantizes a GGUF on every load (20-60 s for 135M-270M models on 2 CPU cores); capgap
 saves the dequantized weights as safetensors under the cache, keyed by the GGUF's hash, and later loads
 take well under a second.
+
+A LoRA checkpoint is its adapter (`adapter_config.json` and the adapter's weights, as PEFT saves them):
+`merged_adapter` merges it into its base in float32 when it is loaded, giving the very weights a merge
+before saving gave.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -70,9 +75,36 @@ def checkpoint_dir(source: ModelSource) -> Path:
     return source.path
 
 
-def load_model(source: ModelSource, dtype: str = "auto", precision: Precision | None = None) -> LoadedModel:
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def is_adapter(directory: Path) -> bool:
+    """Whether a checkpoint folder holds a LoRA adapter (capgap's LoRA checkpoints) rather than whole weights."""
+    return (directory / ADAPTER_CONFIG).is_file()
+
+
+def adapter_base(directory: Path) -> Path:
+    """The local folder of the base model a LoRA adapter was trained from (as its adapter_config.json names it)."""
+    return Path(json.loads((directory / ADAPTER_CONFIG).read_text())["base_model_name_or_path"])
+
+
+def merged_adapter(directory: Path, base_dir: Path | None = None):
+    """The LoRA adapter in `directory` merged into its base model, in float32 (PEFT's `merge_and_unload`, as
+    training merged before saving whole weights). `base_dir`: the base's local folder; default the one the
+    adapter names (a job on another machine passes its own resolution of the student)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(base_dir or adapter_base(directory), dtype=torch.float32)
+    return PeftModel.from_pretrained(base, directory).merge_and_unload()
+
+
+def load_model(source: ModelSource, dtype: str = "auto", precision: Precision | None = None,
+               base: ModelSource | None = None) -> LoadedModel:
     """Load weights and tokenizer on the device and in the dtype `precision.decide` picks for `dtype` (or as
-    an already made decision says). Any loading failure becomes one CapgapError line saying why."""
+    an already made decision says); an adapter is merged into `base` (default: the base it names). Any
+    loading failure becomes one CapgapError line saying why."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -82,7 +114,12 @@ def load_model(source: ModelSource, dtype: str = "auto", precision: Precision | 
     try:
         directory = checkpoint_dir(source)
         tokenizer = AutoTokenizer.from_pretrained(directory)
-        model = AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, chosen))
+        if is_adapter(directory):  # the merged float32 weights, cast as loading them whole would cast them
+            merged = merged_adapter(directory, checkpoint_dir(base) if base else None)
+            model = AutoModelForCausalLM.from_pretrained(merged.name_or_path, dtype=getattr(torch, chosen))
+            model.load_state_dict(merged.state_dict())
+        else:
+            model = AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, chosen))
     except CapgapError:
         raise
     except (MemoryError, torch.OutOfMemoryError) as e:
@@ -105,7 +142,8 @@ def count_parameters(source: ModelSource) -> int:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(checkpoint_dir(source))
+    directory = checkpoint_dir(source)
+    config = AutoConfig.from_pretrained(adapter_base(directory) if is_adapter(directory) else directory)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())

@@ -4,8 +4,9 @@ of the same architecture swapped into it in place.
     generator = VLLMGenerator.open("smollm2-135m-instruct", precision)     # the student's baseline
     generator = VLLMGenerator.open(checkpoint_dir, precision, base="smollm2-135m-instruct")  # a trained cell
 
-Starting an engine costs 10-20 s on a 2-core CPU (in this process, see `engines.VLLM_ENV`); swapping a merged
-checkpoint into a running one (`collective_rpc("reload_weights", weights_path=...)`) costs under a second. So
+Starting an engine costs 10-20 s on a 2-core CPU (in this process, see `engines.VLLM_ENV`); swapping a checkpoint
+into a running one (`collective_rpc("reload_weights", ...)`: a whole checkpoint's folder, or a LoRA checkpoint's
+adapter merged into the base in memory) costs a second or two. So
 a process keeps its engine in `_ENGINES` (one at a time: starting another stops it), keyed by the base model's
 fingerprint, dtype and settings: a study's baseline, its self-distillation teacher and every checkpoint
 trained from that student share one engine, and a Ray worker keeps its engine across jobs of the same student.
@@ -138,7 +139,7 @@ class Engine:
         of the old weights stay until `empty_prefix_cache`, which every batch calls first."""
         if directory != self.directory:
             try:
-                self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(directory)})
+                self.llm.collective_rpc("reload_weights", kwargs=self._weights(directory))
                 self.llm.apply_model(_repack_output_layer)
             except Exception as e:
                 raise ModelLoadError(f"vLLM could not swap in the weights of {directory} "
@@ -146,6 +147,18 @@ class Engine:
                                      "must have the architecture of the model its engine started with") from None
             self.directory = directory
         return self
+
+    def _weights(self, directory: Path) -> dict:
+        """What `reload_weights` reads: a whole checkpoint's folder, or a LoRA adapter's weights merged into this
+        engine's base in float32 (the engine casts them to its dtype as it casts a whole checkpoint's)."""
+        from capgap.models.loading import is_adapter, merged_adapter
+
+        if not is_adapter(directory):
+            return {"weights_path": str(directory)}
+        merged = merged_adapter(directory, self.base)
+        tied = getattr(merged.config.get_text_config(), "tie_word_embeddings", False)  # saved without lm_head
+        return {"weights_iterator": [(name, t) for name, t in merged.state_dict().items()
+                                     if not (tied and name.startswith("lm_head."))]}
 
     def empty_prefix_cache(self) -> None:
         """Forget every cached prefix (each batch starts from none: see `VLLMSettings.prefix_caching`). Requests
@@ -246,10 +259,12 @@ class VLLMGenerator:
     def open(cls, spec: str, precision: Precision, base: str | None = None) -> VLLMGenerator:
         """A generator of `spec` (a model spec or checkpoint folder) in the engine of `base` (default: itself),
         for checkpoints trained from `base`."""
-        from capgap.models.loading import checkpoint_dir
+        from capgap.models.loading import adapter_base, checkpoint_dir, is_adapter
         from capgap.models.sources import resolve
 
         source = resolve(spec)
+        if base is None and is_adapter(checkpoint_dir(source)):  # a LoRA checkpoint runs in its base's engine
+            base = str(adapter_base(checkpoint_dir(source)))
         base_source = resolve(base) if base else source
         engine = engine_for(checkpoint_dir(base_source), base_source.fingerprint(), precision)
         return cls(engine, spec, source.fingerprint(), precision).holding(checkpoint_dir(source))

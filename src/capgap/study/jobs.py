@@ -92,13 +92,14 @@ def _generator(job: CellJob):
     """The trained checkpoint's generator on the baseline's engine (vLLM: swapped into the student's engine).
     A checkpoint that does not load raises ModelLoadError: the driver trains it once more."""
     from capgap.models.loading import load_model
-    from capgap.models.sources import ModelSource
+    from capgap.models.sources import ModelSource, resolve
 
     if job.backend == "vllm":
         from capgap.models.vllm_engine import VLLMGenerator
 
         return VLLMGenerator.open(str(job.checkpoint), job.precision, base=job.student)
-    return HFGenerator(load_model(ModelSource(job.model_name, "dir", path=job.checkpoint), precision=job.precision))
+    return HFGenerator(load_model(ModelSource(job.model_name, "dir", path=job.checkpoint), precision=job.precision,
+                                  base=resolve(job.student)))
 
 
 def run_cell_job(job: CellJob, on_trained=None, on_rows=None) -> CellOutcome:

@@ -37,8 +37,8 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
     meta = read_metadata(checkpoint)
     if meta is None:
         return f"{METADATA} is missing or unreadable"
-    if not (checkpoint / "config.json").is_file():
-        return "config.json is missing"
+    if not (checkpoint / "config.json").is_file() and not (checkpoint / "adapter_config.json").is_file():
+        return "config.json (or a LoRA checkpoint's adapter_config.json) is missing"
     for name, expected in (meta.get("files") or {}).items():
         path = checkpoint / name
         if not path.is_file():

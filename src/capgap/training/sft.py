@@ -19,6 +19,7 @@ from pathlib import Path
 
 from capgap.config import TrainingConfig
 from capgap.errors import CapgapError
+from capgap.models.loading import is_adapter, merged_adapter
 from capgap.models.precision import Precision
 from capgap.training.checkpoints import METADATA, file_hashes, staging_folder
 
@@ -186,33 +187,23 @@ def _free_memory(device: str) -> int:
     return psutil.virtual_memory().available
 
 
-def _frozen_weights_in_bf16(model, precision: Precision) -> dict:
-    """On a CPU under bf16 autocast, hold LoRA's frozen base weights in bf16, and return their float32 originals
-    to put back before merging (`_restore_frozen`).
+def _frozen_weights_in_bf16(model, precision: Precision) -> None:
+    """On a CPU under bf16 autocast, hold LoRA's frozen base weights in bf16.
 
     Autocast casts a weight that needs no gradient anew on every forward; cast once, the matmuls see the very same
     bf16 values (round to nearest either way), so the losses are bit for bit those of autocast
     (tests/training/test_train_tiny.py), minus a cast of every weight per step. Norms, embeddings and the
-    adapters stay float32."""
+    adapters stay float32; the checkpoint is the adapter alone, merged into the float32 base when loaded."""
     import torch
 
     if precision.device != "cpu" or precision.train != "bf16-autocast" or not hasattr(model, "peft_config"):
-        return {}
+        return
     if _world_size() > 1:  # several processes (training.launch): autocast, as tested there
-        return {}
-    originals = {}
-    for name, module in model.named_modules():
+        return
+    for module in model.modules():
         base = getattr(module, "base_layer", None)
         if isinstance(base, torch.nn.Linear) and base.weight.dtype == torch.float32:
-            originals[name] = base.weight.data
             base.weight.data = base.weight.data.to(torch.bfloat16)
-    return originals
-
-
-def _restore_frozen(model, originals: dict) -> None:
-    modules = dict(model.named_modules())
-    for name, weight in originals.items():
-        modules[name].base_layer.weight.data = weight
 
 
 def loop_seconds(log_history: list[dict]) -> float:
@@ -224,8 +215,12 @@ def _model_for_training(directory: Path, cfg: TrainingConfig):
     import torch
     from transformers import AutoModelForCausalLM
 
-    # Master weights are float32 in every precision mode: bf16 weights lose small updates.
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
+    # Master weights are float32 in every precision mode: bf16 weights lose small updates. A LoRA checkpoint (the
+    # next student of a lineage, say) trains on from its weights merged into its base.
+    if is_adapter(directory):
+        model = merged_adapter(directory)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
     if cfg.method == "full":
         return model
     from peft import LoraConfig, get_peft_model
@@ -237,7 +232,7 @@ def _model_for_training(directory: Path, cfg: TrainingConfig):
 
 def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed: int, out_dir: Path,
           precision: Precision, metadata: dict | None = None) -> TrainResult | None:
-    """Train from the base checkpoint in `base_dir`; the (merged) result lands in `out_dir`, with a metadata
+    """Train from the base checkpoint in `base_dir`; the result (LoRA: its adapter) lands in `out_dir`, with a metadata
     JSON beside the weights. The same inputs give the same weights: every RNG is seeded before the model
     (and its LoRA adapters) is built. Under `accelerate launch` every process calls this, and only the main
     one writes the checkpoint and returns its result (the others return None)."""
@@ -250,7 +245,7 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     staging = staging_folder(out_dir, os.getpid())
     set_seed(seed)
     model = _model_for_training(base_dir, cfg)
-    originals = _frozen_weights_in_bf16(model, precision)
+    _frozen_weights_in_bf16(model, precision)
     steps = planned_steps(cfg, len(rows))
     warmup = math.ceil(cfg.warmup_ratio * steps)
     kept = keep_activations(model.config, cfg, precision)
@@ -264,10 +259,8 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
         return None
     curve = [(h["step"], float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
     loop = loop_seconds(trainer.state.log_history)
-    _restore_frozen(trainer.model, originals)
-    merged = trainer.model.merge_and_unload() if cfg.method == "lora" else trainer.model
     shutil.rmtree(staging / "trainer", ignore_errors=True)
-    _save(merged, tokenizer, staging)
+    _save(trainer.model, tokenizer, staging)  # LoRA: the adapter alone (models.loading merges it when loaded)
     effective = cfg.effective_batch
     seen = min(len(rows), trainer.state.global_step * effective)  # one shuffled pass draws without replacement
     result = TrainResult(out_dir, trainer.state.global_step, warmup, effective, seen, len(rows),
@@ -283,7 +276,21 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
 
 
 def _save(model, tokenizer, staging: Path) -> None:
-    _write(staging, lambda: (model.save_pretrained(staging), tokenizer.save_pretrained(staging)))
+    """The weights (a PEFT model saves its adapter: 20 MB for the quickstart's student instead of 538 MB of merged
+    float32 weights, 5 s of writing here) and the tokenizer."""
+    _write(staging, lambda: (model.save_pretrained(staging), tokenizer.save_pretrained(staging),
+                             _sorted_target_modules(staging / "adapter_config.json")))
+
+
+def _sorted_target_modules(path: Path) -> None:
+    """PEFT writes the adapted modules of `all-linear` from a set, in an order that changes from process to process;
+    sorted, the same training writes the same bytes (the checkpoint's fingerprint names its weights)."""
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _write(staging: Path, action) -> None:
