@@ -151,14 +151,19 @@ class Engine:
     def _weights(self, directory: Path) -> dict:
         """What `reload_weights` reads: a whole checkpoint's folder, or a LoRA adapter's weights merged into this
         engine's base in float32 (the engine casts them to its dtype as it casts a whole checkpoint's)."""
-        from capgap.models.loading import is_adapter, merged_adapter
+        from transformers import AutoConfig
+
+        from capgap.models.loading import is_adapter, merged_weights
 
         if not is_adapter(directory):
             return {"weights_path": str(directory)}
-        merged = merged_adapter(directory, self.base)
-        tied = getattr(merged.config.get_text_config(), "tie_word_embeddings", False)  # saved without lm_head
-        return {"weights_iterator": [(name, t) for name, t in merged.state_dict().items()
-                                     if not (tied and name.startswith("lm_head."))]}
+        tied = getattr(AutoConfig.from_pretrained(self.base).get_text_config(), "tie_word_embeddings", False)
+        weights = ((name, t) for name, t in merged_weights(directory, self.base)
+                   if not (tied and name.startswith("lm_head.")))  # a tied head is saved without it
+        # In this process the engine takes the weights one layer at a time; an engine in processes of its own
+        # (VLLM_ENABLE_V1_MULTIPROCESSING=1) is sent them all at once.
+        in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
+        return {"weights_iterator": weights if in_process else list(weights)}
 
     def empty_prefix_cache(self) -> None:
         """Forget every cached prefix (each batch starts from none: see `VLLMSettings.prefix_caching`). Requests
