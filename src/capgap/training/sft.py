@@ -277,7 +277,7 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
 
 def _save(model, tokenizer, staging: Path) -> None:
     """The weights (a PEFT model saves its adapter: 20 MB for the quickstart's student instead of 538 MB of merged
-    float32 weights, 5 s of writing here) and the tokenizer."""
+    float32 weights, 5-6 s of writing here) and the tokenizer."""
     _write(staging, lambda: (model.save_pretrained(staging), tokenizer.save_pretrained(staging),
                              _sorted_target_modules(staging / "adapter_config.json")))
 
