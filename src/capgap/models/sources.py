@@ -52,6 +52,19 @@ def file_sha256(path: Path) -> str:
     return memo[key]
 
 
+def _content_hash(path: Path) -> str:
+    """A model file's hash; a LoRA adapter's config without the folder of its base (a path of the machine that
+    trained it), so the same training gives the same fingerprint on any machine."""
+    if path.name != "adapter_config.json":
+        return file_sha256(path)
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return file_sha256(path)
+    config.pop("base_model_name_or_path", None)
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class ModelSource:
     spec: str  # what the user wrote
@@ -67,7 +80,7 @@ class ModelSource:
             h = hashlib.sha256()
             for f in sorted(self.path.iterdir()):
                 if f.name in _MODEL_FILES or f.suffix in _WEIGHT_SUFFIXES:
-                    h.update(f.name.encode() + file_sha256(f).encode())
+                    h.update(f.name.encode() + _content_hash(f).encode())
             return "dir:" + h.hexdigest()[:20]
         return f"hub:{self.repo_id}@{self.resolved_revision()}"
 

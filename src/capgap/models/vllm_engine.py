@@ -142,6 +142,7 @@ class Engine:
                 self.llm.collective_rpc("reload_weights", kwargs=self._weights(directory))
                 self.llm.apply_model(_repack_output_layer)
             except Exception as e:
+                self.directory = None  # a reload that failed part-way leaves weights of neither: swap in anew
                 raise ModelLoadError(f"vLLM could not swap in the weights of {directory} "
                                      f"({first_line(e) or type(e).__name__}); a checkpoint "
                                      "must have the architecture of the model its engine started with") from None
@@ -264,13 +265,13 @@ class VLLMGenerator:
     def open(cls, spec: str, precision: Precision, base: str | None = None) -> VLLMGenerator:
         """A generator of `spec` (a model spec or checkpoint folder) in the engine of `base` (default: itself),
         for checkpoints trained from `base`."""
-        from capgap.models.loading import adapter_base, checkpoint_dir, is_adapter
+        from capgap.models.loading import checkpoint_dir, engine_base, is_adapter
         from capgap.models.sources import resolve
 
         source = resolve(spec)
-        if base is None and is_adapter(checkpoint_dir(source)):  # a LoRA checkpoint runs in its base's engine
-            base = str(adapter_base(checkpoint_dir(source)))
         base_source = resolve(base) if base else source
+        if is_adapter(checkpoint_dir(base_source)):  # a LoRA checkpoint runs in the engine of the model under it
+            base_source = resolve(str(engine_base(checkpoint_dir(base_source))))
         engine = engine_for(checkpoint_dir(base_source), base_source.fingerprint(), precision)
         return cls(engine, spec, source.fingerprint(), precision).holding(checkpoint_dir(source))
 

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from capgap.analysis.cells import group_cells, study_current_cells
+from capgap.analysis.cells import current_cells, group_cells
 from capgap.config import StudyConfig
 from capgap.config.lineages import Lineage
 from capgap.errors import CapgapError
@@ -151,16 +151,32 @@ def rebase_study(config: StudyConfig, store: Store, run_dir: Path, executor: Exe
         f"{len(chosen)} of {len(teachers)} teacher(s) on {labels[new]}")
     for teacher in teachers:
         log(f"  {teacher}: {why[teacher]}")
-    finished = {_identity(c) for c in study_current_cells(store, _study_row(store, config))}
-    reused = sum(student == old for _, student, *_ in finished)
+    # The cells other checkpoints finished, found by what they are and how they were trained rather than by key
+    # alone: one whose evaluation key changed since (an engine setting of a newer capgap) keeps its checkpoint and
+    # is evaluated again, instead of leaving the lineage. All the study's stored cells count, not only its last
+    # plan's, so a rebase interrupted after it planned finds them again.
+    cells = store.study.cells(config.name)
+    done = {c["cell_key"] for c in cells if c["status"] in ("done", "skipped")}
+    trained = {_identity(c): c.get("train_key") for c in current_cells(cells, _study_row(store, config)["config"])}
+    reused = sum(identity[1] == old for identity in trained)
     log(f"reused from the store: {reused} finished cell(s) of {labels[old]} with their checkpoints (evaluated "
         f"again where this run's evaluation settings changed), the teachers' rationales; new: the baseline of "
         f"{labels[new]} and its cells")
-    # The chosen teachers on the new checkpoint, and the cells other checkpoints finished, found by what they
-    # are rather than by key: a key that changed since (an engine or evaluation setting of a newer capgap)
-    # re-evaluates the stored checkpoint instead of dropping the cell from the lineage. Nothing else is trained.
-    run_study(grown, store, run_dir, executor,
-              keep=lambda cell: (cell.student == new and cell.teacher in chosen) or _identity(cell) in finished)
+    retrained: list[str] = []
+
+    def keep(cell: CellSpec) -> bool:  # the chosen teachers on the new checkpoint, and what others finished
+        if cell.student == new and cell.teacher in chosen:
+            return True
+        if cell.key in done or trained.get(_identity(cell)) == cell.train_key:
+            return True
+        if _identity(cell) in trained:
+            retrained.append(cell.label)
+        return False
+
+    run_study(grown, store, run_dir, executor, keep=keep)
+    if retrained:  # nothing else is trained: their training settings changed since, a `capgap run` matter
+        log(f"not carried over: {len(retrained)} finished cell(s) trained under settings that changed since (e.g. "
+            f"{retrained[0]}); `capgap run` trains them again")
     return result
 
 

@@ -187,23 +187,33 @@ def _free_memory(device: str) -> int:
     return psutil.virtual_memory().available
 
 
-def _frozen_weights_in_bf16(model, precision: Precision) -> None:
-    """On a CPU under bf16 autocast, hold LoRA's frozen base weights in bf16.
+def _frozen_weights_in_bf16(model, precision: Precision) -> dict:
+    """On a CPU under bf16 autocast, hold LoRA's frozen base weights in bf16, and return their float32 originals
+    to put back before a merge (`_restore_frozen`).
 
     Autocast casts a weight that needs no gradient anew on every forward; cast once, the matmuls see the very same
     bf16 values (round to nearest either way), so the losses are bit for bit those of autocast
     (tests/training/test_train_tiny.py), minus a cast of every weight per step. Norms, embeddings and the
-    adapters stay float32; the checkpoint is the adapter alone, merged into the float32 base when loaded."""
+    adapters stay float32; the checkpoint is the adapter, merged into the float32 base when loaded."""
     import torch
 
     if precision.device != "cpu" or precision.train != "bf16-autocast" or not hasattr(model, "peft_config"):
-        return
+        return {}
     if _world_size() > 1:  # several processes (training.launch): autocast, as tested there
-        return
-    for module in model.modules():
+        return {}
+    originals = {}
+    for name, module in model.named_modules():
         base = getattr(module, "base_layer", None)
         if isinstance(base, torch.nn.Linear) and base.weight.dtype == torch.float32:
+            originals[name] = base.weight.data
             base.weight.data = base.weight.data.to(torch.bfloat16)
+    return originals
+
+
+def _restore_frozen(model, originals: dict) -> None:
+    modules = dict(model.named_modules())
+    for name, weight in originals.items():
+        modules[name].base_layer.weight.data = weight
 
 
 def loop_seconds(log_history: list[dict]) -> float:
@@ -219,8 +229,8 @@ def _model_for_training(directory: Path, cfg: TrainingConfig):
     # next student of a lineage, say) trains on from its weights merged into its base.
     if is_adapter(directory):
         model = merged_adapter(directory)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
+    else:  # an absolute folder: what the adapter's config names as its base, read from any working directory
+        model = AutoModelForCausalLM.from_pretrained(Path(directory).resolve(), dtype=torch.float32)
     if cfg.method == "full":
         return model
     from peft import LoraConfig, get_peft_model
@@ -245,7 +255,7 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     staging = staging_folder(out_dir, os.getpid())
     set_seed(seed)
     model = _model_for_training(base_dir, cfg)
-    _frozen_weights_in_bf16(model, precision)
+    originals = _frozen_weights_in_bf16(model, precision)
     steps = planned_steps(cfg, len(rows))
     warmup = math.ceil(cfg.warmup_ratio * steps)
     kept = keep_activations(model.config, cfg, precision)
@@ -260,7 +270,11 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
     curve = [(h["step"], float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
     loop = loop_seconds(trainer.state.log_history)
     shutil.rmtree(staging / "trainer", ignore_errors=True)
-    _save(trainer.model, tokenizer, staging)  # LoRA: the adapter alone (models.loading merges it when loaded)
+    _restore_frozen(trainer.model, originals)
+    # LoRA: the adapter alone (models.loading merges it when loaded), but merged and whole when the student was
+    # itself an adapter: an adapter names one base, and this one's base is that adapter merged into its own.
+    _save(trainer.model.merge_and_unload() if is_adapter(base_dir) and cfg.method == "lora" else trainer.model,
+          tokenizer, staging)
     effective = cfg.effective_batch
     seen = min(len(rows), trainer.state.global_step * effective)  # one shuffled pass draws without replacement
     result = TrainResult(out_dir, trainer.state.global_step, warmup, effective, seen, len(rows),
@@ -276,8 +290,8 @@ def train(base_dir: Path, tokenizer, rows: list[dict], cfg: TrainingConfig, seed
 
 
 def _save(model, tokenizer, staging: Path) -> None:
-    """The weights (a PEFT model saves its adapter: 20 MB for the quickstart's student instead of 538 MB of merged
-    float32 weights, 5-6 s of writing here) and the tokenizer."""
+    """The weights (a PEFT model saves its adapter: 23 MB with the tokenizer for the quickstart's student instead
+    of 517 MB of merged float32 weights, 5-6 s of writing here) and the tokenizer."""
     _write(staging, lambda: (model.save_pretrained(staging), tokenizer.save_pretrained(staging),
                              _sorted_target_modules(staging / "adapter_config.json")))
 
