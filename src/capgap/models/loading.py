@@ -20,7 +20,7 @@ from pathlib import Path
 
 from capgap.errors import CapgapError, first_line
 from capgap.models.precision import Precision, decide
-from capgap.models.sources import ModelSource, cache_dir
+from capgap.models.sources import ADAPTER_CONFIG, ModelSource, cache_dir
 
 
 class ModelLoadError(CapgapError):
@@ -74,9 +74,6 @@ def checkpoint_dir(source: ModelSource) -> Path:
     if source.kind == "hub":
         return Path(source.snapshot())
     return source.path
-
-
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 def is_adapter(directory: Path) -> bool:
@@ -180,7 +177,7 @@ def count_parameters(source: ModelSource) -> int:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     directory = checkpoint_dir(source)
-    config = AutoConfig.from_pretrained(adapter_base(directory) if is_adapter(directory) else directory)
+    config = AutoConfig.from_pretrained(engine_base(directory))
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())

@@ -17,9 +17,10 @@ from pathlib import Path
 from capgap.errors import CapgapError, did_you_mean
 from capgap.models.registry import ALIASES
 
+ADAPTER_CONFIG = "adapter_config.json"  # a LoRA checkpoint's config (PEFT's), naming its base
 # Files of a local HF directory that determine its outputs.
 _MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                "tokenizer.model", "special_tokens_map.json", "chat_template.jinja", "adapter_config.json")
+                "tokenizer.model", "special_tokens_map.json", "chat_template.jinja", ADAPTER_CONFIG)
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
 
 
@@ -55,7 +56,7 @@ def file_sha256(path: Path) -> str:
 def _content_hash(path: Path) -> str:
     """A model file's hash; a LoRA adapter's config without the folder of its base (a path of the machine that
     trained it), so the same training gives the same fingerprint on any machine."""
-    if path.name != "adapter_config.json":
+    if path.name != ADAPTER_CONFIG:
         return file_sha256(path)
     try:
         config = json.loads(path.read_text())
@@ -120,7 +121,7 @@ def resolve(spec: str) -> ModelSource:
             raise CapgapError(f"model file {path} not found; pass an existing .gguf file")
         return ModelSource(spec, "gguf", path=path)
     if path.is_dir():
-        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+        if not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
             raise CapgapError(f"model directory {path} has no config.json; pass a directory written by "
                               "save_pretrained, a .gguf file, a Hub id or an alias")
         return ModelSource(spec, "dir", path=path)

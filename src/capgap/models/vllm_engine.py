@@ -90,9 +90,14 @@ UNUSED_CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% 
 def settings_for(precision: Precision) -> VLLMSettings:
     """The settings capgap runs vLLM with on this precision's device (one place, so keys agree)."""
     cpu = precision.device == "cpu"
-    vllm_environment()  # a user's VLLM_ENABLE_V1_MULTIPROCESSING=1 moves the engine out of reach of vllm_kernels
-    in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
-    return VLLMSettings(enforce_eager=cpu, chunked_prefill=not cpu, fused_cpu_kernels=cpu and in_process)
+    return VLLMSettings(enforce_eager=cpu, chunked_prefill=not cpu, fused_cpu_kernels=cpu and _in_process())
+
+
+def _in_process() -> bool:
+    """Whether engines run in this process (the default; a user's VLLM_ENABLE_V1_MULTIPROCESSING=1 moves them into
+    processes of their own, out of reach of `vllm_kernels` and of Python objects handed to them)."""
+    vllm_environment()
+    return os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
 
 
 class Engine:
@@ -152,19 +157,16 @@ class Engine:
     def _weights(self, directory: Path) -> dict:
         """What `reload_weights` reads: a whole checkpoint's folder, or a LoRA adapter's weights merged into this
         engine's base in float32 (the engine casts them to its dtype as it casts a whole checkpoint's)."""
-        from transformers import AutoConfig
-
         from capgap.models.loading import is_adapter, merged_weights
 
         if not is_adapter(directory):
             return {"weights_path": str(directory)}
-        tied = getattr(AutoConfig.from_pretrained(self.base).get_text_config(), "tie_word_embeddings", False)
+        tied = getattr(_text_config(self.base), "tie_word_embeddings", False)
         weights = ((name, t) for name, t in merged_weights(directory, self.base)
                    if not (tied and name.startswith("lm_head.")))  # a tied head is saved without it
-        # In this process the engine takes the weights one layer at a time; an engine in processes of its own
-        # (VLLM_ENABLE_V1_MULTIPROCESSING=1) is sent them all at once.
-        in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
-        return {"weights_iterator": weights if in_process else list(weights)}
+        # An engine in this process takes the weights one layer at a time; one in processes of its own is sent
+        # them all at once.
+        return {"weights_iterator": weights if _in_process() else list(weights)}
 
     def empty_prefix_cache(self) -> None:
         """Forget every cached prefix (each batch starts from none: see `VLLMSettings.prefix_caching`). Requests

@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+from capgap.models.loading import is_adapter
 from capgap.models.sources import file_sha256
 from capgap.processes import HOST, process_alive
 
@@ -37,7 +38,7 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
     meta = read_metadata(checkpoint)
     if meta is None:
         return f"{METADATA} is missing or unreadable"
-    if not (checkpoint / "config.json").is_file() and not (checkpoint / "adapter_config.json").is_file():
+    if not (checkpoint / "config.json").is_file() and not is_adapter(checkpoint):
         return "config.json (or a LoRA checkpoint's adapter_config.json) is missing"
     for name, expected in (meta.get("files") or {}).items():
         path = checkpoint / name

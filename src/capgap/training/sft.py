@@ -21,6 +21,7 @@ from capgap.config import TrainingConfig
 from capgap.errors import CapgapError
 from capgap.models.loading import is_adapter, merged_adapter
 from capgap.models.precision import Precision
+from capgap.models.sources import ADAPTER_CONFIG
 from capgap.training.checkpoints import METADATA, file_hashes, staging_folder
 
 TRAINING_VERSION = 5  # part of every cell's training key: bump when the recipe changes what a key trains
@@ -293,7 +294,7 @@ def _save(model, tokenizer, staging: Path) -> None:
     """The weights (a PEFT model saves its adapter: 23 MB with the tokenizer for the quickstart's student instead
     of 517 MB of merged float32 weights, 5-6 s of writing here) and the tokenizer."""
     _write(staging, lambda: (model.save_pretrained(staging), tokenizer.save_pretrained(staging),
-                             _sorted_target_modules(staging / "adapter_config.json")))
+                             _sorted_target_modules(staging / ADAPTER_CONFIG)))
 
 
 def _sorted_target_modules(path: Path) -> None:
